@@ -1,0 +1,116 @@
+// A camera supervisor: keeps one camera's stream running for as long as the
+// daemon wants it, whatever the camera does.
+//
+// starting ──first frame──▶ streaming ──fault──▶ retrying ──backoff──▶ starting
+//
+// A fault is a pipeline error, a pipeline that would not start, no first
+// frame within the start timeout, or no frame for the stall timeout. Retries
+// back off from 1 s, doubling to 30 s; a stream that stayed up for a minute
+// earns a fresh start at 1 s. One camera's faults never touch another's.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "camera_pipeline.h"
+#include "clock.h"
+#include "config.h"
+#include "expected.h"
+
+namespace porchlight {
+
+enum class CameraState { Starting, Streaming, Retrying, Stopped };
+std::string_view cameraStateName(CameraState state);
+
+struct CameraStats {
+    uint64_t frames = 0;
+    uint64_t bytes = 0;
+    double fps = 0;
+    double bitrateBps = 0;
+    uint64_t restarts = 0;
+};
+
+class Camera {
+public:
+    using StreamFactory = std::function<Expected<std::unique_ptr<CameraStream>>(
+        const CameraConfig&, CameraStream::Callbacks)>;
+
+    struct Timing {
+        std::chrono::milliseconds firstBackoff{1000};
+        std::chrono::milliseconds maxBackoff{30000};
+        std::chrono::milliseconds startTimeout{20000};
+        std::chrono::milliseconds stallTimeout{10000};
+        std::chrono::milliseconds stableAfter{60000};
+        std::chrono::milliseconds eosTimeout{4000};
+    };
+
+    Camera(CameraConfig config, Clock& clock, StreamFactory factory, Timing timing);
+    Camera(CameraConfig config, Clock& clock, StreamFactory factory)
+        : Camera(std::move(config), clock, std::move(factory), Timing{}) {}
+    ~Camera();
+    Camera(const Camera&) = delete;
+    Camera& operator=(const Camera&) = delete;
+
+    void start();
+    /// Finish what is being written (EOS through the pipeline), then stop.
+    /// \a done runs on the loop once stopped; at most eosTimeout later.
+    void stop(std::function<void()> done);
+
+    const CameraConfig& config() const { return config_; }
+    const std::string& id() const { return config_.id; }
+    CameraState state() const { return state_; }
+    const std::string& lastError() const { return lastError_; }
+    const CameraStats& stats() const { return stats_; }
+    /// The wait before the next attempt (retrying), for status and tests.
+    std::chrono::milliseconds currentBackoff() const { return backoff_; }
+
+    /// Where encoded frames go: the storage layer. Until one is set, frames are counted only.
+    void setRecordingConsumer(std::function<void(const EncodedFrame&)> consumer) {
+        recordingConsumer_ = std::move(consumer);
+    }
+    /// Called on every state change (after the change).
+    void setStateListener(std::function<void(Camera&)> listener) {
+        stateListener_ = std::move(listener);
+    }
+
+private:
+    void attempt();
+    void fault(const std::string& why);
+    void setState(CameraState state);
+    void onFrame(const EncodedFrame& frame);
+    void onEos();
+    void tick();
+    void finishStop();
+
+    CameraConfig config_;
+    Clock& clock_;
+    StreamFactory factory_;
+    Timing timing_;
+
+    std::unique_ptr<CameraStream> stream_;
+    CameraState state_ = CameraState::Stopped;
+    std::string lastError_;
+    CameraStats stats_;
+    std::chrono::milliseconds backoff_{0};
+
+    Clock::TimePoint attemptStarted_{};
+    Clock::TimePoint streamingSince_{};
+    Clock::TimePoint lastFrame_{};
+    Clock::TimePoint lastTick_{};
+    uint64_t tickFrames_ = 0;
+    uint64_t tickBytes_ = 0;
+
+    std::unique_ptr<Timer> retryTimer_;
+    std::unique_ptr<Timer> tickTimer_;
+    std::unique_ptr<Timer> stopTimer_;
+    std::function<void()> stopDone_;
+    bool stopping_ = false;
+
+    std::function<void(const EncodedFrame&)> recordingConsumer_;
+    std::function<void(Camera&)> stateListener_;
+};
+
+}  // namespace porchlight

@@ -1,0 +1,1014 @@
+// Configuration loading and validation: see config.h.
+//
+// Loading runs in three steps, each carrying on after an error so that the
+// owner sees every problem in one go:
+//   1. parse each file with toml++ (a syntax error drops only that file);
+//   2. merge the parsed trees, later files winning key by key and cameras
+//      matched by id; nodes are *moved*, never copied, because toml++ keeps a
+//      node's file and line only when it moves;
+//   3. validate the merged tree into a Config, one function per section, each
+//      built on FieldReader, which checks type and range and reports at the
+//      offending node's position.
+#include "config.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <map>
+#include <span>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <vector>
+
+#include <toml++/toml.h>
+
+namespace porchlight {
+
+std::string_view sourceKindName(SourceKind kind) {
+    switch (kind) {
+        case SourceKind::Test:
+            return "test";
+        case SourceKind::Libcamera:
+            return "libcamera";
+        case SourceKind::V4l2:
+            return "v4l2";
+        case SourceKind::Rtsp:
+            return "rtsp";
+        case SourceKind::File:
+            return "file";
+    }
+    return "test";
+}
+
+std::string_view recordingModeName(RecordingMode mode) {
+    switch (mode) {
+        case RecordingMode::Continuous:
+            return "continuous";
+        case RecordingMode::Events:
+            return "events";
+        case RecordingMode::Off:
+            return "off";
+    }
+    return "continuous";
+}
+
+bool CameraConfig::sameSettings(const CameraConfig& o) const {
+    return id == o.id && source == o.source && pattern == o.pattern &&
+           libcameraId == o.libcameraId && libcameraIndex == o.libcameraIndex &&
+           device == o.device && url == o.url && rtspTransport == o.rtspTransport &&
+           path == o.path && width == o.width && height == o.height && framerate == o.framerate &&
+           bitrate == o.bitrate && keyframeInterval == o.keyframeInterval && mode == o.mode;
+}
+
+std::string LogConfig::spec() const {
+    std::string s = level;
+    for (const auto& [cat, lvl] : categories)
+        s += "," + cat + "=" + lvl;
+    return s;
+}
+
+std::string ConfigDiagnostic::format() const {
+    std::string s = location.file;
+    if (location.line > 0) {
+        s += ":" + std::to_string(location.line);
+        if (location.column > 0)
+            s += ":" + std::to_string(location.column);
+    }
+    return s + ": " + message;
+}
+
+namespace {
+
+using Documents = std::vector<std::pair<std::string, std::string>>;
+
+// Drop-ins live next to the main file under this fixed name, whatever the
+// main file is called, so that packages and owners agree on where they go.
+constexpr std::string_view kDropInDir = "porchlight.conf.d";
+
+// A config file is a few kilobytes; anything this big is the wrong file.
+constexpr off_t kMaxFileSize = 1 << 20;
+
+constexpr std::string_view kTopKeys[] = {"camera", "storage", "log"};
+constexpr std::string_view kStorageKeys[] = {"segment_seconds"};
+constexpr std::string_view kLogKeys[] = {"level", "categories"};
+
+constexpr std::string_view kSourceNames[] = {"test", "libcamera", "v4l2", "rtsp", "file"};
+constexpr SourceKind kSourceKinds[] = {SourceKind::Test, SourceKind::Libcamera, SourceKind::V4l2,
+                                       SourceKind::Rtsp, SourceKind::File};
+constexpr std::string_view kModeNames[] = {"continuous", "events", "off"};
+constexpr RecordingMode kModes[] = {RecordingMode::Continuous, RecordingMode::Events,
+                                    RecordingMode::Off};
+constexpr std::string_view kTransports[] = {"tcp", "udp", "auto"};
+constexpr std::string_view kLogLevels[] = {"error", "warning", "notice", "info", "debug"};
+
+// videotestsrc's pattern nicks (GStreamer 1.22), so a typo fails at load time
+// rather than when the pipeline is built.
+constexpr std::string_view kPatterns[] = {"smpte",
+                                          "snow",
+                                          "black",
+                                          "white",
+                                          "red",
+                                          "green",
+                                          "blue",
+                                          "checkers-1",
+                                          "checkers-2",
+                                          "checkers-4",
+                                          "checkers-8",
+                                          "circular",
+                                          "blink",
+                                          "smpte75",
+                                          "zone-plate",
+                                          "gamut",
+                                          "chroma-zone-plate",
+                                          "solid-color",
+                                          "ball",
+                                          "smpte100",
+                                          "bar",
+                                          "pinwheel",
+                                          "spokes",
+                                          "gradient",
+                                          "colors",
+                                          "smpte-rp-219"};
+
+constexpr int64_t kMinBitrate = 64'000;
+constexpr int64_t kMaxBitrate = 50'000'000;
+
+// Which [[camera]] keys apply to which sources. A key that exists but does not
+// apply is reported as such rather than as unknown: the owner most likely
+// forgot to change `source`, and "unknown key" would send them looking for a typo.
+constexpr unsigned sourceBit(SourceKind kind) {
+    return 1u << static_cast<unsigned>(kind);
+}
+constexpr unsigned kAllSources = sourceBit(SourceKind::Test) | sourceBit(SourceKind::Libcamera) |
+                                 sourceBit(SourceKind::V4l2) | sourceBit(SourceKind::Rtsp) |
+                                 sourceBit(SourceKind::File);
+// rtsp cameras are passed through, so there is nothing of ours to size or encode.
+constexpr unsigned kEncodedSources = kAllSources & ~sourceBit(SourceKind::Rtsp);
+
+struct CameraKey {
+    std::string_view name;
+    unsigned sources;
+};
+
+constexpr CameraKey kCameraKeys[] = {
+    {"id", kAllSources},
+    {"source", kAllSources},
+    {"mode", kAllSources},
+    {"pattern", sourceBit(SourceKind::Test)},
+    {"camera", sourceBit(SourceKind::Libcamera)},
+    {"device", sourceBit(SourceKind::V4l2)},
+    {"url", sourceBit(SourceKind::Rtsp)},
+    {"transport", sourceBit(SourceKind::Rtsp)},
+    {"path", sourceBit(SourceKind::File)},
+    {"width", kEncodedSources},
+    {"height", kEncodedSources},
+    {"framerate", kEncodedSources},
+    {"bitrate", kEncodedSources},
+    {"keyframe_interval", kEncodedSources},
+};
+
+const CameraKey* findCameraKey(std::string_view name) {
+    for (const CameraKey& k : kCameraKeys)
+        if (k.name == name)
+            return &k;
+    return nullptr;
+}
+
+SourceLocation locationOf(const toml::source_region& region) {
+    SourceLocation loc;
+    if (region.path)
+        loc.file = *region.path;
+    loc.line = static_cast<int>(region.begin.line);
+    loc.column = static_cast<int>(region.begin.column);
+    return loc;
+}
+
+/// "FILE:LINE:COLUMN", for messages that point at a second place.
+std::string formatLocation(const SourceLocation& loc) {
+    std::string s = ConfigDiagnostic{loc, ""}.format();
+    return s.substr(0, s.size() - 2);  // drop the ": " before the empty message
+}
+
+std::string quote(std::string_view s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+            out += buf;
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+/// Shortest text that reads back as \a v; TOML floats keep a ".0" so that
+/// "got 1280.0" shows why an integer was refused.
+std::string formatNumber(double v, bool asTomlFloat) {
+    char buf[64];
+    // Fixed notation where it reads naturally: "2000000.0", not "2e+06".
+    const double magnitude = std::fabs(v);
+    const bool fixed = magnitude == 0 || (magnitude >= 1e-4 && magnitude < 1e15);
+    auto [end, ec] = fixed ? std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed)
+                           : std::to_chars(buf, buf + sizeof buf, v);
+    std::string s = ec == std::errc() ? std::string(buf, end) : std::to_string(v);
+    if (asTomlFloat && std::isfinite(v) && s.find_first_of(".e") == std::string::npos)
+        s += ".0";
+    return s;
+}
+
+/// What a value is, for "got ..." in messages: the value itself for scalars.
+std::string describe(const toml::node& node) {
+    switch (node.type()) {
+        case toml::node_type::string:
+            return quote(node.as_string()->get());
+        case toml::node_type::integer:
+            return std::to_string(node.as_integer()->get());
+        case toml::node_type::floating_point:
+            return formatNumber(node.as_floating_point()->get(), true);
+        case toml::node_type::boolean:
+            return node.as_boolean()->get() ? "true" : "false";
+        case toml::node_type::table:
+            return "a table";
+        case toml::node_type::array:
+            return "an array";
+        case toml::node_type::date:
+            return "a date";
+        case toml::node_type::time:
+            return "a time";
+        case toml::node_type::date_time:
+            return "a date-time";
+        case toml::node_type::none:
+            break;
+    }
+    return "nothing";
+}
+
+std::string joinQuoted(std::span<const std::string_view> words) {
+    std::string s;
+    for (std::string_view w : words) {
+        if (!s.empty())
+            s += ", ";
+        s += quote(w);
+    }
+    return s;
+}
+
+std::string join(std::span<const std::string_view> words) {
+    std::string s;
+    for (std::string_view w : words) {
+        if (!s.empty())
+            s += ", ";
+        s += w;
+    }
+    return s;
+}
+
+/// Edit distance counting a swap of neighbours as one edit ("widht").
+size_t editDistance(std::string_view a, std::string_view b) {
+    std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+    for (size_t i = 0; i <= a.size(); ++i)
+        d[i][0] = i;
+    for (size_t j = 0; j <= b.size(); ++j)
+        d[0][j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        for (size_t j = 1; j <= b.size(); ++j) {
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+        }
+    }
+    return d[a.size()][b.size()];
+}
+
+/// The closest candidate when it is close enough to be a typo of \a word.
+std::optional<std::string_view> closest(std::string_view word,
+                                        std::span<const std::string_view> candidates) {
+    // Short words are close to too much; allow more slips in longer ones.
+    const size_t limit = word.size() <= 4 ? 1 : word.size() <= 8 ? 2 : 3;
+    std::optional<std::string_view> best;
+    size_t bestDistance = limit + 1;
+    for (std::string_view c : candidates) {
+        size_t d = editDistance(word, c);
+        // An abbreviation ("warn", "err") is as good as a typo.
+        if (word.size() >= 3 && c.starts_with(word))
+            d = std::min<size_t>(d, 1);
+        if (d < bestDistance) {
+            best = c;
+            bestDistance = d;
+        }
+    }
+    return best;
+}
+
+std::string didYouMean(std::string_view word, std::span<const std::string_view> candidates) {
+    if (auto c = closest(word, candidates))
+        return "; did you mean " + quote(*c) + "?";
+    return {};
+}
+
+bool isNameChar(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+bool isName(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), isNameChar);
+}
+
+bool isCameraId(std::string_view s) {
+    return s.size() <= 32 && isName(s);
+}
+
+bool isRtspUrl(std::string_view s) {
+    std::string_view rest;
+    if (s.starts_with("rtsp://"))
+        rest = s.substr(7);
+    else if (s.starts_with("rtsps://"))
+        rest = s.substr(8);
+    else
+        return false;
+    // A URL never contains spaces or control characters; one that does was
+    // pasted with something else attached.
+    return !rest.empty() && std::none_of(s.begin(), s.end(), [](char c) {
+        return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+    });
+}
+
+/// "2M", "2500k", "4Mbit", "64000bps", "2.5 Mbit/s": k and K are 1000, M is
+/// 1000000. Lower-case m is refused: it means milli, and a bitrate in
+/// millibits is certainly a mistake.
+std::optional<int64_t> parseBitrate(std::string_view s) {
+    auto isSpace = [](char c) { return c == ' ' || c == '\t'; };
+    while (!s.empty() && isSpace(s.front()))
+        s.remove_prefix(1);
+    while (!s.empty() && isSpace(s.back()))
+        s.remove_suffix(1);
+
+    size_t digits = 0;
+    while (digits < s.size() && ((s[digits] >= '0' && s[digits] <= '9') || s[digits] == '.'))
+        ++digits;
+    if (digits == 0)
+        return std::nullopt;
+    double number = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + digits, number);
+    if (ec != std::errc() || end != s.data() + digits)
+        return std::nullopt;
+
+    std::string_view unit = s.substr(digits);
+    while (!unit.empty() && isSpace(unit.front()))
+        unit.remove_prefix(1);
+    double multiplier = 1;
+    if (!unit.empty() && (unit.front() == 'k' || unit.front() == 'K')) {
+        multiplier = 1e3;
+        unit.remove_prefix(1);
+    } else if (!unit.empty() && unit.front() == 'M') {
+        multiplier = 1e6;
+        unit.remove_prefix(1);
+    }
+    if (!unit.empty() && unit != "bit" && unit != "bps" && unit != "bit/s")
+        return std::nullopt;
+
+    double bits = number * multiplier;
+    if (!std::isfinite(bits) || bits > static_cast<double>(INT64_MAX) / 2)
+        return std::nullopt;
+    return std::llround(bits);
+}
+
+/// Collects diagnostics; every check goes on after reporting.
+class Diagnostics {
+public:
+    void add(SourceLocation where, std::string message) {
+        list_.push_back(ConfigDiagnostic{std::move(where), std::move(message)});
+    }
+    void add(const toml::source_region& where, std::string message) {
+        add(locationOf(where), std::move(message));
+    }
+    bool empty() const { return list_.empty(); }
+    std::vector<ConfigDiagnostic>& list() { return list_; }
+
+private:
+    std::vector<ConfigDiagnostic> list_;
+};
+
+/// Reads the settings of one table. Each reader checks type and range; on a
+/// bad value it reports "<name> must be <what is allowed>, got <value>" at
+/// the value's position and returns nothing, so the caller keeps its default
+/// and validation carries on. A new section is a handful of calls on this.
+class FieldReader {
+public:
+    /// \a prefix names a key in messages ("storage." gives "storage.level",
+    /// "camera \"door\": " gives "camera \"door\": width"); \a where names the
+    /// table in messages about its keys ("in [storage]").
+    FieldReader(Diagnostics& diags, const toml::table& table, std::string prefix, std::string where)
+        : diags_(diags), table_(table), prefix_(std::move(prefix)), where_(std::move(where)) {}
+
+    const toml::table& table() const { return table_; }
+    const std::string& prefix() const { return prefix_; }
+    const toml::node* node(std::string_view key) const { return table_.get(key); }
+
+    /// \a hint follows the value given, e.g. a "did you mean" for a typo.
+    void invalid(std::string_view key, const toml::node& value, std::string_view requirement,
+                 std::string_view hint = {}) {
+        diags_.add(value.source(), prefix_ + std::string(key) + " must be " +
+                                       std::string(requirement) + ", got " + describe(value) +
+                                       std::string(hint));
+    }
+
+    /// Reported at the table, the nearest place to where the key should go.
+    void missing(std::string_view key, std::string_view requirement) {
+        diags_.add(table_.source(), "missing required key " + quote(key) + " " + where_ + " (" +
+                                        std::string(requirement) + ")");
+    }
+
+    std::optional<int64_t> integer(std::string_view key, int64_t lo, int64_t hi,
+                                   bool even = false) {
+        const toml::node* n = node(key);
+        if (!n)
+            return std::nullopt;
+        const toml::value<int64_t>* v = n->as_integer();
+        if (v && v->get() >= lo && v->get() <= hi && (!even || v->get() % 2 == 0))
+            return v->get();
+        invalid(key, *n,
+                std::string(even ? "an even integer" : "an integer") + " from " +
+                    std::to_string(lo) + " to " + std::to_string(hi));
+        return std::nullopt;
+    }
+
+    /// An integer or a float, for quantities where both read naturally.
+    std::optional<double> number(std::string_view key, double lo, double hi,
+                                 std::string_view unit) {
+        const toml::node* n = node(key);
+        if (!n)
+            return std::nullopt;
+        std::optional<double> v;
+        if (const auto* i = n->as_integer())
+            v = static_cast<double>(i->get());
+        if (const auto* f = n->as_floating_point())
+            v = f->get();
+        // Written so that NaN fails the range check.
+        if (v && *v >= lo && *v <= hi)
+            return v;
+        invalid(key, *n,
+                "a number of " + std::string(unit) + " from " + formatNumber(lo, false) + " to " +
+                    formatNumber(hi, false));
+        return std::nullopt;
+    }
+
+    /// Index into \a choices of the string given.
+    std::optional<size_t> oneOf(std::string_view key, std::span<const std::string_view> choices) {
+        const toml::node* n = node(key);
+        if (!n)
+            return std::nullopt;
+        if (const auto* s = n->as_string()) {
+            auto it = std::find(choices.begin(), choices.end(), s->get());
+            if (it != choices.end())
+                return static_cast<size_t>(it - choices.begin());
+            invalid(key, *n, "one of " + joinQuoted(choices), didYouMean(s->get(), choices));
+            return std::nullopt;
+        }
+        invalid(key, *n, "one of " + joinQuoted(choices));
+        return std::nullopt;
+    }
+
+    /// A string that passes \a valid, described by \a requirement.
+    std::optional<std::string> string(std::string_view key, std::string_view requirement,
+                                      bool (*valid)(std::string_view)) {
+        const toml::node* n = node(key);
+        if (!n)
+            return std::nullopt;
+        if (const auto* s = n->as_string(); s && valid(s->get()))
+            return s->get();
+        invalid(key, *n, requirement);
+        return std::nullopt;
+    }
+
+    /// A sub-table such as [storage]; anything else there is reported.
+    const toml::table* table(std::string_view key, std::string_view written) {
+        const toml::node* n = node(key);
+        if (!n)
+            return nullptr;
+        if (const auto* t = n->as_table())
+            return t;
+        invalid(key, *n, "a table, written " + std::string(written));
+        return nullptr;
+    }
+
+    /// Reports every key not in \a known at the key's own position, listing
+    /// \a shown (the keys that make sense here) as the allowed ones.
+    void checkKeys(std::span<const std::string_view> known, std::span<const std::string_view> shown,
+                   std::string_view allowedLabel = "allowed") {
+        for (auto&& [key, value] : table_) {
+            if (std::find(known.begin(), known.end(), key.str()) != known.end())
+                continue;
+            diags_.add(key.source(), "unknown key " + quote(key.str()) + " " + where_ +
+                                         didYouMean(key.str(), known) + " (" +
+                                         std::string(allowedLabel) + ": " + join(shown) + ")");
+        }
+    }
+    void checkKeys(std::span<const std::string_view> known) { checkKeys(known, known); }
+
+private:
+    Diagnostics& diags_;
+    const toml::table& table_;
+    std::string prefix_;
+    std::string where_;
+};
+
+std::string sourceFile(const toml::source_region& region) {
+    return region.path ? *region.path : std::string();
+}
+
+/// Why \a key cannot be used on a camera of \a source, which it does not apply to.
+std::string notApplicableReason(const CameraKey& key, SourceKind source) {
+    if (source == SourceKind::Rtsp && (key.sources & kEncodedSources) == kEncodedSources)
+        return "an rtsp camera's stream is recorded as the camera sends it, without re-encoding; "
+               "set its size, frame rate and bitrate in the camera itself";
+    std::vector<std::string_view> users;
+    for (size_t i = 0; i < std::size(kSourceKinds); ++i)
+        if (key.sources & sourceBit(kSourceKinds[i]))
+            users.push_back(kSourceNames[i]);
+    std::string s = std::string(key.name) + " is for ";
+    for (size_t i = 0; i < users.size(); ++i) {
+        if (i > 0)
+            s += i + 1 == users.size() ? " and " : ", ";
+        s += users[i];
+    }
+    return s + " cameras";
+}
+
+CameraConfig readCamera(Diagnostics& diags, const toml::table& table) {
+    CameraConfig cam;
+    cam.location = locationOf(table.source());
+
+    // The id names the camera in every later message, so it comes first.
+    std::string prefix = "camera: ";
+    std::string where = "in [[camera]]";
+    {
+        FieldReader idReader(diags, table, "camera ", where);
+        if (!table.contains("id"))
+            idReader.missing("id", "a unique name for the camera, such as \"door\"");
+        else if (auto id = idReader.string(
+                     "id", "a string of 1 to 32 characters from a-z, 0-9, _ and -", isCameraId)) {
+            cam.id = *id;
+            prefix = "camera " + quote(*id) + ": ";
+            where += " " + quote(*id);
+        }
+    }
+    FieldReader r(diags, table, prefix, where);
+
+    // With a bad source we cannot tell which keys apply; check each key's
+    // value anyway, but say nothing about applicability.
+    bool sourceKnown = true;
+    if (auto i = r.oneOf("source", kSourceNames))
+        cam.source = kSourceKinds[*i];
+    else if (table.contains("source"))
+        sourceKnown = false;
+    if (auto i = r.oneOf("mode", kModeNames))
+        cam.mode = kModes[*i];
+
+    const toml::node* sourceNode = table.get("source");
+    std::vector<std::string_view> applicable;
+    for (const CameraKey& k : kCameraKeys)
+        if (!sourceKnown || (k.sources & sourceBit(cam.source)))
+            applicable.push_back(k.name);
+    auto applies = [&](std::string_view key) {
+        return std::find(applicable.begin(), applicable.end(), key) != applicable.end();
+    };
+    if (sourceKnown) {
+        for (auto&& [key, value] : table) {
+            const CameraKey* spec = findCameraKey(key.str());
+            if (!spec || applies(spec->name))
+                continue;
+            std::string msg = prefix + std::string(key.str()) + " does not apply to source " +
+                              quote(sourceKindName(cam.source));
+            if (!sourceNode)
+                msg += ", the default";
+            else if (sourceFile(sourceNode->source()) != sourceFile(key.source()))
+                // Merged from another file: say where the source was set.
+                msg += " (set at " + formatLocation(locationOf(sourceNode->source())) + ")";
+            diags.add(key.source(), msg + ": " + notApplicableReason(*spec, cam.source));
+        }
+    }
+
+    if (applies("pattern"))
+        if (auto i = r.oneOf("pattern", kPatterns))
+            cam.pattern = std::string(kPatterns[*i]);
+
+    if (applies("camera")) {
+        if (const toml::node* n = r.node("camera")) {
+            const auto* s = n->as_string();
+            const auto* i = n->as_integer();
+            if (s && !s->get().empty())
+                cam.libcameraId = s->get();
+            else if (i && i->get() >= 0 && i->get() <= INT_MAX)
+                cam.libcameraIndex = static_cast<int>(i->get());
+            else
+                r.invalid("camera", *n,
+                          "a libcamera camera id (a string, as `cam --list` shows it) or the "
+                          "camera's index (an integer from 0)");
+        }
+    }
+
+    if (applies("device"))
+        if (auto v = r.string("device", "an absolute path such as \"/dev/video0\"",
+                              [](std::string_view s) { return s.starts_with('/'); }))
+            cam.device = *v;
+
+    if (applies("url")) {
+        if (auto v = r.string("url", "an rtsp:// or rtsps:// URL", isRtspUrl))
+            cam.url = *v;
+        else if (sourceKnown && !table.contains("url"))
+            r.missing("url", "an rtsp camera needs the rtsp:// or rtsps:// URL of its stream");
+    }
+    if (applies("transport"))
+        if (auto i = r.oneOf("transport", kTransports))
+            cam.rtspTransport = kTransports[*i];
+
+    if (applies("path")) {
+        if (auto v = r.string("path", "a non-empty path to a video file",
+                              [](std::string_view s) { return !s.empty(); })) {
+            // The daemon runs from /, so a relative path is taken relative to
+            // the file that names it, as the owner would read it.
+            std::filesystem::path p(*v);
+            if (p.is_relative()) {
+                std::filesystem::path dir =
+                    std::filesystem::path(sourceFile(r.node("path")->source())).parent_path();
+                p = dir / p;
+            }
+            cam.path = p.string();
+        } else if (sourceKnown && !table.contains("path")) {
+            r.missing("path", "a file camera needs the path of a video file to play");
+        }
+    }
+
+    if (applies("width"))
+        if (auto v = r.integer("width", 16, 7680, true))
+            cam.width = static_cast<int>(*v);
+    if (applies("height"))
+        if (auto v = r.integer("height", 16, 4320, true))
+            cam.height = static_cast<int>(*v);
+    if (applies("framerate"))
+        if (auto v = r.integer("framerate", 1, 120))
+            cam.framerate = static_cast<int>(*v);
+    if (applies("bitrate")) {
+        if (const toml::node* n = r.node("bitrate")) {
+            std::optional<int64_t> bits;
+            if (const auto* i = n->as_integer())
+                bits = i->get();
+            if (const auto* s = n->as_string())
+                bits = parseBitrate(s->get());
+            if (bits && *bits >= kMinBitrate && *bits <= kMaxBitrate)
+                cam.bitrate = *bits;
+            else
+                r.invalid("bitrate", *n,
+                          "from 64k to 50M bits per second, written as an integer or as a "
+                          "string such as \"2M\", \"2500k\" or \"4Mbit\"");
+        }
+    }
+    if (applies("keyframe_interval"))
+        if (auto v = r.number("keyframe_interval", 0.2, 10, "seconds"))
+            cam.keyframeInterval = *v;
+
+    std::vector<std::string_view> known;
+    for (const CameraKey& k : kCameraKeys)
+        known.push_back(k.name);
+    std::string label = "allowed";
+    if (sourceKnown)
+        label += " for source " + quote(sourceKindName(cam.source));
+    r.checkKeys(known, applicable, label);
+    return cam;
+}
+
+void readCameras(Diagnostics& diags, FieldReader& top, std::vector<CameraConfig>& cameras) {
+    const toml::node* n = top.node("camera");
+    if (!n)
+        return;
+    const toml::array* array = n->as_array();
+    if (!array) {
+        top.invalid("camera", *n, "an array of tables, written [[camera]]");
+        return;
+    }
+    for (const toml::node& element : *array) {
+        if (const toml::table* t = element.as_table())
+            cameras.push_back(readCamera(diags, *t));
+        else
+            diags.add(element.source(),
+                      "each camera must be a table, written [[camera]], got " + describe(element));
+    }
+}
+
+void readStorage(Diagnostics& diags, FieldReader& top, StorageConfig& storage) {
+    const toml::table* t = top.table("storage", "[storage]");
+    if (!t)
+        return;
+    FieldReader r(diags, *t, "storage.", "in [storage]");
+    if (auto v = r.number("segment_seconds", 10, 3600, "seconds"))
+        storage.segmentSeconds = *v;
+    r.checkKeys(kStorageKeys);
+}
+
+void readLog(Diagnostics& diags, FieldReader& top, LogConfig& log) {
+    const toml::table* t = top.table("log", "[log]");
+    if (!t)
+        return;
+    FieldReader r(diags, *t, "log.", "in [log]");
+    if (auto i = r.oneOf("level", kLogLevels))
+        log.level = kLogLevels[*i];
+    if (const toml::table* cats = r.table("categories", "[log.categories]")) {
+        FieldReader c(diags, *cats, "log.categories.", "in [log.categories]");
+        for (auto&& [key, value] : *cats) {
+            // Names are free-form (categories come and go with the code), but
+            // must survive the "name=level" log spec they are turned into.
+            if (!isName(key.str())) {
+                diags.add(key.source(), "log category name " + quote(key.str()) +
+                                            " must be made of a-z, 0-9, _ and -");
+                continue;
+            }
+            if (auto i = c.oneOf(key.str(), kLogLevels))
+                log.categories[std::string(key.str())] = kLogLevels[*i];
+        }
+    }
+    r.checkKeys(kLogKeys);
+}
+
+Config readConfig(Diagnostics& diags, const toml::table& root) {
+    Config config;
+    FieldReader top(diags, root, "", "at the top level");
+    readCameras(diags, top, config.cameras);
+    readStorage(diags, top, config.storage);
+    readLog(diags, top, config.log);
+    top.checkKeys(kTopKeys);
+    return config;
+}
+
+std::optional<std::string> cameraId(const toml::table& camera) {
+    if (const auto* s = camera.get_as<std::string>("id"))
+        return s->get();
+    return std::nullopt;
+}
+
+/// Later wins: tables merge key by key, anything else is replaced whole.
+void mergeTables(toml::table& into, toml::table&& from) {
+    for (auto&& [key, value] : from) {
+        toml::node* existing = into.get(key.str());
+        if (existing && existing->is_table() && value.is_table()) {
+            mergeTables(*existing->as_table(), std::move(*value.as_table()));
+            continue;
+        }
+        // Erase first so that the key, whose position unknown-key messages
+        // use, comes from the later file together with its value.
+        into.erase(key.str());
+        into.insert(key, std::move(value));
+    }
+}
+
+/// Reports a second [[camera]] with the same id in one file; returns which
+/// elements are such repeats, so they are not merged into the first.
+std::vector<bool> findDuplicateIds(const toml::array& cameras, Diagnostics& diags) {
+    std::vector<bool> duplicate(cameras.size(), false);
+    std::map<std::string, const toml::table*, std::less<>> seen;
+    for (size_t i = 0; i < cameras.size(); ++i) {
+        const toml::table* t = cameras[i].as_table();
+        if (!t)
+            continue;
+        auto id = cameraId(*t);
+        if (!id)
+            continue;
+        auto [it, inserted] = seen.emplace(*id, t);
+        if (inserted)
+            continue;
+        duplicate[i] = true;
+        SourceLocation first = locationOf(it->second->source());
+        diags.add(t->get("id")->source(),
+                  "duplicate camera id " + quote(*id) + ": the [[camera]] at " +
+                      formatLocation(first) +
+                      " already has it; ids must be unique within a file (to change a camera "
+                      "from an earlier file, repeat its id in a drop-in)");
+    }
+    return duplicate;
+}
+
+/// Merges one parsed file into the configuration built so far. A [[camera]]
+/// whose id names a camera from an earlier file updates that camera; any
+/// other [[camera]] is added.
+void mergeDocument(toml::table& merged, toml::table&& doc, Diagnostics& diags) {
+    if (toml::array* incoming = doc.get_as<toml::array>("camera")) {
+        std::vector<bool> duplicate = findDuplicateIds(*incoming, diags);
+        if (toml::array* existing = merged.get_as<toml::array>("camera")) {
+            // Index before adding this file's cameras, so that two cameras
+            // of one file never merge into each other.
+            std::map<std::string, toml::table*, std::less<>> byId;
+            for (toml::node& n : *existing)
+                if (toml::table* t = n.as_table())
+                    if (auto id = cameraId(*t))
+                        byId.emplace(*id, t);
+            for (size_t i = 0; i < incoming->size(); ++i) {
+                toml::node& n = (*incoming)[i];
+                if (toml::table* t = n.as_table(); t && !duplicate[i]) {
+                    if (auto id = cameraId(*t)) {
+                        if (auto it = byId.find(*id); it != byId.end()) {
+                            mergeTables(*it->second, std::move(*t));
+                            continue;
+                        }
+                    }
+                }
+                existing->push_back(std::move(n));
+            }
+            doc.erase("camera");
+        }
+    }
+    mergeTables(merged, std::move(doc));
+}
+
+/// Sorts by file (in reading order), then line and column, so the owner can
+/// fix the files top to bottom.
+void sortDiagnostics(std::vector<ConfigDiagnostic>& list, const std::vector<std::string>& order) {
+    auto rank = [&](const std::string& file) {
+        auto it = std::find(order.begin(), order.end(), file);
+        return static_cast<size_t>(it - order.begin());
+    };
+    std::stable_sort(
+        list.begin(), list.end(), [&](const ConfigDiagnostic& a, const ConfigDiagnostic& b) {
+            auto ka = std::tuple(rank(a.location.file), a.location.line, a.location.column);
+            auto kb = std::tuple(rank(b.location.file), b.location.line, b.location.column);
+            return ka < kb;
+        });
+}
+
+/// The core of parseConfig() and loadConfig(). \a order lists every file
+/// considered, including any that could not be read, for sorting messages.
+ConfigResult evaluate(const Documents& documents, Diagnostics& diags,
+                      const std::vector<std::string>& order) {
+    toml::table merged;
+    std::vector<std::string> files;
+    for (const auto& [name, text] : documents) {
+        files.push_back(name);
+        try {
+            toml::table doc = toml::parse(text, std::string_view{name});
+            mergeDocument(merged, std::move(doc), diags);
+        } catch (const toml::parse_error& e) {
+            SourceLocation where = locationOf(e.source());
+            if (where.file.empty())
+                where.file = name;
+            diags.add(where, "invalid TOML: " + std::string(e.description()));
+        }
+    }
+
+    Config config = readConfig(diags, merged);
+    config.files = std::move(files);
+
+    ConfigResult result;
+    if (diags.empty())
+        result.config = std::move(config);
+    else
+        sortDiagnostics(diags.list(), order);
+    result.diagnostics = std::move(diags.list());
+    return result;
+}
+
+/// configFilesFor(), reporting what stops a file or the drop-in directory
+/// from being listed (a missing one is fine).
+std::vector<std::filesystem::path> listConfigFiles(const std::filesystem::path& mainFile,
+                                                   Diagnostics* diags) {
+    std::vector<std::filesystem::path> files;
+    // lstat, so that a dangling symlink is reported when read rather than
+    // silently taken for "no file".
+    struct stat st;
+    if (::lstat(mainFile.c_str(), &st) == 0 || (errno != ENOENT && errno != ENOTDIR))
+        files.push_back(mainFile);
+
+    std::filesystem::path dir = mainFile.parent_path() / kDropInDir;
+    std::error_code ec;
+    std::filesystem::directory_iterator it(dir, ec);
+    if (ec) {
+        if (ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory && diags)
+            diags->add(SourceLocation{dir.string(), 0, 0},
+                       "cannot read the drop-in directory: " + ec.message());
+        return files;
+    }
+    std::vector<std::filesystem::path> dropIns;
+    for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        std::string name = it->path().filename().string();
+        // Hidden names are editors' and package managers' temporaries.
+        if (name.starts_with('.') || !name.ends_with(".toml"))
+            continue;
+        std::error_code typeEc;
+        if (it->is_directory(typeEc))
+            continue;
+        dropIns.push_back(it->path());
+    }
+    if (ec && diags)
+        diags->add(SourceLocation{dir.string(), 0, 0},
+                   "cannot read the drop-in directory: " + ec.message());
+    std::sort(dropIns.begin(), dropIns.end(), [](const auto& a, const auto& b) {
+        return a.filename().string() < b.filename().string();
+    });
+    files.insert(files.end(), dropIns.begin(), dropIns.end());
+    return files;
+}
+
+/// The whole file, or an error message saying why not.
+std::optional<std::string> readFile(const std::filesystem::path& path, std::string& error) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        error = std::strerror(errno);
+        return std::nullopt;
+    }
+    std::string text;
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+        error = std::strerror(errno);
+    } else if (S_ISDIR(st.st_mode)) {
+        error = std::strerror(EISDIR);
+    } else if (st.st_size > kMaxFileSize) {
+        error = "larger than 1 MiB; this is not a configuration file";
+    } else {
+        char buf[16384];
+        for (;;) {
+            ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                error = std::strerror(errno);
+                break;
+            }
+            if (n == 0)
+                break;
+            text.append(buf, static_cast<size_t>(n));
+            if (text.size() > static_cast<size_t>(kMaxFileSize)) {
+                error = "larger than 1 MiB; this is not a configuration file";
+                break;
+            }
+        }
+    }
+    ::close(fd);
+    if (!error.empty())
+        return std::nullopt;
+    return text;
+}
+
+ConfigResult internalError(const std::string& where, const std::exception& e) {
+    ConfigResult result;
+    result.diagnostics.push_back(ConfigDiagnostic{
+        SourceLocation{where, 0, 0}, std::string("cannot load the configuration: ") + e.what()});
+    return result;
+}
+
+}  // namespace
+
+std::vector<std::filesystem::path> configFilesFor(const std::filesystem::path& mainFile) {
+    try {
+        return listConfigFiles(mainFile, nullptr);
+    } catch (const std::exception&) {
+        // Only allocation can throw here; loadConfig() reports it properly.
+        return {};
+    }
+}
+
+ConfigResult loadConfig(const std::filesystem::path& mainFile) {
+    try {
+        Diagnostics diags;
+        Documents documents;
+        std::vector<std::string> order;
+        for (const std::filesystem::path& file : listConfigFiles(mainFile, &diags)) {
+            order.push_back(file.string());
+            std::string error;
+            if (auto text = readFile(file, error))
+                documents.emplace_back(file.string(), std::move(*text));
+            else
+                diags.add(SourceLocation{file.string(), 0, 0}, "cannot read: " + error);
+        }
+        return evaluate(documents, diags, order);
+    } catch (const std::exception& e) {
+        return internalError(mainFile.string(), e);
+    }
+}
+
+ConfigResult parseConfig(const std::vector<std::pair<std::string, std::string>>& documents) {
+    try {
+        Diagnostics diags;
+        std::vector<std::string> order;
+        for (const auto& doc : documents)
+            order.push_back(doc.first);
+        return evaluate(documents, diags, order);
+    } catch (const std::exception& e) {
+        return internalError(documents.empty() ? std::string() : documents.front().first, e);
+    }
+}
+
+}  // namespace porchlight

@@ -1,0 +1,116 @@
+// The daemon's configuration: what the owner wrote in porchlight.toml and its
+// drop-ins, validated in full before anything uses it.
+//
+// Every problem is reported as "FILE:LINE:COLUMN: what is wrong and what is
+// allowed", all of them at once. Later issues add sections ([camera.retention],
+// [[camera.mask]], [web]); each section is one struct here and one function in
+// config.cpp, so adding one does not touch the others.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace porchlight {
+
+enum class SourceKind { Test, Libcamera, V4l2, Rtsp, File };
+enum class RecordingMode { Continuous, Events, Off };
+
+std::string_view sourceKindName(SourceKind kind);
+std::string_view recordingModeName(RecordingMode mode);
+
+/// Where a setting came from, for messages that point at the owner's file.
+struct SourceLocation {
+    std::string file;
+    int line = 0;
+    int column = 0;
+    bool operator==(const SourceLocation&) const = default;
+};
+
+struct CameraConfig {
+    std::string id;
+    SourceKind source = SourceKind::Test;
+
+    // test: any videotestsrc pattern name.
+    std::string pattern = "smpte";
+    // libcamera: a camera id as libcamera names it, or an index into the
+    // enumerated cameras (both unset: the first camera).
+    std::string libcameraId;
+    std::optional<int> libcameraIndex;
+    // v4l2
+    std::string device = "/dev/video0";
+    // rtsp: rtsp:// or rtsps:// URL, credentials allowed in it.
+    std::string url;
+    // rtsp: "tcp" (interleaved, the default: works through NAT and loses nothing),
+    // "udp", or "auto" (what rtspsrc negotiates).
+    std::string rtspTransport = "tcp";
+    // file: a path to any file GStreamer can decode; played in a loop.
+    std::string path;
+
+    // Capture and encoding (not for rtsp, which passes the camera's stream through).
+    int width = 1280;
+    int height = 720;
+    int framerate = 15;
+    int64_t bitrate = 2'000'000;    // bits per second
+    double keyframeInterval = 2.0;  // seconds between keyframes
+
+    RecordingMode mode = RecordingMode::Continuous;
+
+    /// Where the [[camera]] table starts; not part of equality.
+    SourceLocation location;
+
+    /// Equal settings: a reload leaves such a camera running untouched.
+    bool sameSettings(const CameraConfig& other) const;
+};
+
+struct StorageConfig {
+    double segmentSeconds = 60.0;
+};
+
+struct LogConfig {
+    /// Level for every category, then per-category overrides, as for $PORCHLIGHT_LOG.
+    std::string level = "info";
+    std::map<std::string, std::string> categories;
+
+    /// The same settings as a log spec for applyLogSpec() ("info,pipeline=debug").
+    std::string spec() const;
+};
+
+struct Config {
+    std::vector<CameraConfig> cameras;
+    StorageConfig storage;
+    LogConfig log;
+    /// The files read, in order (main file first, then drop-ins by name).
+    std::vector<std::string> files;
+};
+
+struct ConfigDiagnostic {
+    SourceLocation location;
+    std::string message;
+    /// "FILE:LINE:COLUMN: message" (LINE:COLUMN left out when unknown).
+    std::string format() const;
+};
+
+struct ConfigResult {
+    std::optional<Config> config;  // set only when diagnostics is empty
+    std::vector<ConfigDiagnostic> diagnostics;
+    bool ok() const { return config.has_value(); }
+};
+
+/// The files a main config file implies: itself (when it exists; a missing
+/// main file is fine and means defaults) followed by FILE's directory's
+/// "porchlight.conf.d/*.toml", sorted by name.
+std::vector<std::filesystem::path> configFilesFor(const std::filesystem::path& mainFile);
+
+/// Read, merge and validate. Later files win: tables merge key by key, and a
+/// [[camera]] whose id matches an earlier one updates that camera rather than
+/// adding a second one. \a mainFile may be absent; drop-ins must parse.
+ConfigResult loadConfig(const std::filesystem::path& mainFile);
+
+/// The same on in-memory documents (name, text), for tests and fuzzing.
+ConfigResult parseConfig(const std::vector<std::pair<std::string, std::string>>& documents);
+
+}  // namespace porchlight

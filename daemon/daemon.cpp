@@ -1,0 +1,299 @@
+// The daemon's loop-side state: see daemon.h.
+#include "daemon.h"
+
+#include <sys/stat.h>
+
+#include <boost/asio/post.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <system_error>
+
+#include "libcamera_cameras.h"
+#include "log.h"
+#include "porchlight-config.h"
+
+PL_DEFINE_LOG_CATEGORY(DaemonLog, "daemon")
+
+namespace porchlight {
+
+using namespace std::chrono_literals;
+
+namespace {
+constexpr auto shutdownDeadline = 4500ms;  // systemd and the issue give us 5 s
+
+void logDiagnostics(const std::vector<ConfigDiagnostic>& diagnostics) {
+    for (const auto& d : diagnostics)
+        PL_LOG(DaemonLog, Error) << d.format();
+}
+
+void applyLogSettings(const Config& config) {
+    if (std::string err = applyLogSpec(config.log.spec()); !err.empty())
+        PL_LOG(DaemonLog, Warning) << "[log]: " << err;
+    // The environment wins over the file: it is how a developer asks for more.
+    if (const char* env = std::getenv("PORCHLIGHT_LOG"); env && *env)
+        if (std::string err = applyLogSpec(env); !err.empty())
+            PL_LOG(DaemonLog, Warning) << "PORCHLIGHT_LOG: " << err;
+}
+}  // namespace
+
+Daemon::Daemon(boost::asio::io_context& io, Clock& clock, Options options,
+               Camera::StreamFactory factory)
+    : io_(io),
+      clock_(clock),
+      options_(std::move(options)),
+      factory_(std::move(factory)),
+      configFile_(effectiveConfigFile(options_)),
+      stateDir_(effectiveStateDir(options_)) {}
+
+Daemon::~Daemon() {
+    shutdownDeadline_.reset();
+    cameras_.clear();
+    retiring_.clear();
+}
+
+Expected<void> Daemon::start() {
+    ConfigResult loaded = loadConfig(configFile_);
+    if (!loaded.ok()) {
+        logDiagnostics(loaded.diagnostics);
+        exitCode_ = 2;
+        return makeError("the configuration has " + std::to_string(loaded.diagnostics.size()) +
+                         " error(s); fix them and start again");
+    }
+    applyLogSettings(*loaded.config);
+
+    std::error_code ec;
+    std::filesystem::create_directories(stateDir_, ec);
+    if (ec) {
+        exitCode_ = 1;
+        return makeError("cannot create the state directory " + stateDir_ + ": " + ec.message());
+    }
+    // Recordings are encrypted, but their index and timing are still the owner's business.
+    ::chmod(stateDir_.c_str(), 0700);
+
+    PL_LOG(DaemonLog, Info) << "porchlightd " << PORCHLIGHT_VERSION << " starting; configuration "
+                            << (loaded.config->files.empty() ? std::string("defaults (no file)")
+                                                             : configFile_)
+                            << ", state in " << stateDir_;
+    refreshLibcameraList();
+    applyConfig(std::move(*loaded.config));
+    return {};
+}
+
+void Daemon::refreshLibcameraList() {
+    if (factory_ || libcameraInUse())
+        return;
+    auto found = listLibcameraCameras();
+    if (!found) {
+        PL_LOG(DaemonLog, Warning) << found.error().message;
+        return;
+    }
+    libcameraCameras_ = std::move(*found);
+    for (const auto& id : libcameraCameras_)
+        PL_LOG(DaemonLog, Info) << "libcamera found " << id;
+}
+
+bool Daemon::libcameraInUse() const {
+    for (const auto& [id, c] : cameras_)
+        if (c->config().source == SourceKind::Libcamera)
+            return true;
+    for (const auto& c : retiring_)
+        if (c->config().source == SourceKind::Libcamera)
+            return true;
+    return false;
+}
+
+std::vector<CameraConfig> Daemon::camerasToRun(const Config& config) {
+    if (!config.cameras.empty())
+        return config.cameras;
+    std::vector<CameraConfig> found;
+    for (size_t i = 0; i < libcameraCameras_.size(); ++i) {
+        CameraConfig c;
+        c.id = "camera" + std::to_string(i);
+        c.source = SourceKind::Libcamera;
+        c.libcameraId = libcameraCameras_[i];
+        found.push_back(std::move(c));
+    }
+    if (!found.empty()) {
+        PL_LOG(DaemonLog, Info) << "no camera configured: using the " << found.size()
+                                << " camera(s) libcamera found";
+        return found;
+    }
+    CameraConfig demo;
+    demo.id = "demo";
+    demo.source = SourceKind::Test;
+    PL_LOG(DaemonLog, Notice) << "no camera configured and none found: the demo camera (a "
+                                 "test pattern) is in use";
+    return {demo};
+}
+
+void Daemon::applyConfig(Config config) {
+    std::vector<CameraConfig> wanted = camerasToRun(config);
+    config_ = std::move(config);
+
+    std::map<std::string, const CameraConfig*> byId;
+    for (const auto& c : wanted)
+        byId[c.id] = &c;
+
+    // Cameras that went away or changed finish their stream first.
+    std::vector<std::string> running;
+    for (const auto& [id, cam] : cameras_)
+        running.push_back(id);
+    for (const auto& id : running) {
+        auto it = byId.find(id);
+        if (it == byId.end()) {
+            PL_LOG(DaemonLog, Info) << "camera " << id << ": removed from the configuration";
+            retireCamera(id, std::nullopt);
+        } else if (!cameras_[id]->config().sameSettings(*it->second)) {
+            PL_LOG(DaemonLog, Info) << "camera " << id << ": settings changed, restarting it";
+            retireCamera(id, *it->second);
+        } else {
+            PL_LOG(DaemonLog, Debug) << "camera " << id << ": unchanged";
+        }
+    }
+    // A camera still finishing from an earlier reload starts with the newest settings.
+    for (auto it = pendingStart_.begin(); it != pendingStart_.end();) {
+        auto w = byId.find(it->first);
+        if (w == byId.end()) {
+            it = pendingStart_.erase(it);
+        } else {
+            it->second = *w->second;
+            ++it;
+        }
+    }
+    for (const auto& c : wanted) {
+        if (cameras_.count(c.id) || pendingStart_.count(c.id))
+            continue;
+        addCamera(c);
+    }
+}
+
+void Daemon::addCamera(const CameraConfig& config) {
+    auto factory =
+        factory_ ? factory_
+                 : Camera::StreamFactory([this](const CameraConfig& c, CameraStream::Callbacks cb) {
+                       return makeStream(c, std::move(cb));
+                   });
+    auto camera = std::make_unique<Camera>(config, clock_, std::move(factory));
+    Camera* raw = camera.get();
+    cameras_[config.id] = std::move(camera);
+    PL_LOG(DaemonLog, Info) << "camera " << config.id << ": " << sourceKindName(config.source)
+                            << ", recording " << recordingModeName(config.mode);
+    raw->start();
+}
+
+void Daemon::retireCamera(const std::string& id, std::optional<CameraConfig> next) {
+    auto it = cameras_.find(id);
+    if (it == cameras_.end())
+        return;
+    Camera* raw = it->second.get();
+    retiring_.push_back(std::move(it->second));
+    cameras_.erase(it);
+    if (next)
+        pendingStart_[id] = std::move(*next);
+    raw->stop([this, raw, id] {
+        // Not from inside the camera's own call: it is destroyed here.
+        boost::asio::post(io_, [this, raw, id] {
+            std::erase_if(retiring_, [raw](const auto& c) { return c.get() == raw; });
+            if (shuttingDown_) {
+                maybeFinishShutdown();
+                return;
+            }
+            if (auto p = pendingStart_.find(id); p != pendingStart_.end()) {
+                CameraConfig next = std::move(p->second);
+                pendingStart_.erase(p);
+                if (next.source == SourceKind::Libcamera)
+                    refreshLibcameraList();
+                addCamera(next);
+            }
+        });
+    });
+}
+
+Expected<std::unique_ptr<CameraStream>> Daemon::makeStream(const CameraConfig& config,
+                                                           CameraStream::Callbacks callbacks) {
+    PipelineOptions options;
+    // RTSP would have to decode for it; motion detection (which needs it) comes with events.
+    options.rawBranch = config.source != SourceKind::Rtsp;
+    if (config.source == SourceKind::Libcamera)
+        options.libcameraName = resolveLibcameraName(config, libcameraCameras_);
+    auto post = [this](std::function<void()> fn) { boost::asio::post(io_, std::move(fn)); };
+    auto pipeline = CameraPipeline::build(config, options, post, std::move(callbacks));
+    if (!pipeline)
+        return pipeline.error();
+    return std::unique_ptr<CameraStream>(std::move(*pipeline));
+}
+
+Expected<void> Daemon::reload() {
+    PL_LOG(DaemonLog, Info) << "reloading the configuration";
+    ConfigResult loaded = loadConfig(configFile_);
+    if (!loaded.ok()) {
+        logDiagnostics(loaded.diagnostics);
+        PL_LOG(DaemonLog, Error) << "the new configuration has " << loaded.diagnostics.size()
+                                 << " error(s); still running on the previous one";
+        return makeError("the configuration has errors");
+    }
+    applyLogSettings(*loaded.config);
+    refreshLibcameraList();
+    applyConfig(std::move(*loaded.config));
+    return {};
+}
+
+void Daemon::handleSignals() {
+    signals_.emplace(io_, SIGTERM, SIGINT, SIGHUP);
+    waitForSignal();
+}
+
+void Daemon::waitForSignal() {
+    signals_->async_wait([this](const boost::system::error_code& ec, int signal) {
+        if (ec)
+            return;
+        if (signal == SIGHUP) {
+            (void)reload();
+        } else {
+            PL_LOG(DaemonLog, Info) << (signal == SIGTERM ? "SIGTERM" : "SIGINT")
+                                    << ": finishing recordings and stopping";
+            shutdown();
+        }
+        waitForSignal();
+    });
+}
+
+void Daemon::shutdown() {
+    if (shuttingDown_)
+        return;
+    shuttingDown_ = true;
+    pendingStart_.clear();
+    shutdownDeadline_ = clock_.schedule(shutdownDeadline, [this] {
+        PL_LOG(DaemonLog, Warning) << "not every camera finished in time; exiting anyway";
+        io_.stop();
+    });
+    std::vector<std::string> ids;
+    for (const auto& [id, c] : cameras_)
+        ids.push_back(id);
+    for (const auto& id : ids)
+        retireCamera(id, std::nullopt);
+    maybeFinishShutdown();
+}
+
+void Daemon::maybeFinishShutdown() {
+    if (!shuttingDown_ || !cameras_.empty() || !retiring_.empty())
+        return;
+    shutdownDeadline_.reset();
+    PL_LOG(DaemonLog, Info) << "stopped";
+    signals_.reset();
+    io_.stop();
+}
+
+Camera* Daemon::camera(const std::string& id) const {
+    auto it = cameras_.find(id);
+    return it == cameras_.end() ? nullptr : it->second.get();
+}
+
+std::vector<Camera*> Daemon::cameras() const {
+    std::vector<Camera*> out;
+    for (const auto& [id, c] : cameras_)
+        out.push_back(c.get());
+    return out;
+}
+
+}  // namespace porchlight

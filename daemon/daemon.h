@@ -1,0 +1,85 @@
+// The daemon: one io_context thread owning the configuration and the cameras.
+//
+// Signals arrive on the loop through asio: SIGTERM and SIGINT finish every
+// camera's stream and end the loop; SIGHUP reloads the configuration and
+// restarts only the cameras whose settings changed. Later parts (storage,
+// D-Bus, HTTP) attach to the same loop and reach the cameras through here.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "camera.h"
+#include "clock.h"
+#include "config.h"
+#include "options.h"
+
+namespace porchlight {
+
+class Daemon {
+public:
+    /// \a factory makes camera streams; empty means real GStreamer pipelines.
+    Daemon(boost::asio::io_context& io, Clock& clock, Options options,
+           Camera::StreamFactory factory = {});
+    ~Daemon();
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    /// Load the configuration and start the cameras; false (and the reason
+    /// logged) when the daemon cannot run. Exit code 2 for a bad configuration.
+    Expected<void> start();
+    int exitCode() const { return exitCode_; }
+
+    /// Install SIGTERM/SIGINT/SIGHUP handlers on the loop.
+    void handleSignals();
+
+    /// Re-read the configuration; on error keep running as before and log why.
+    Expected<void> reload();
+    /// Finish every camera, then stop the loop (within the shutdown deadline).
+    void shutdown();
+
+    const Config& config() const { return config_; }
+    Camera* camera(const std::string& id) const;
+    std::vector<Camera*> cameras() const;
+    const std::string& stateDir() const { return stateDir_; }
+
+private:
+    std::vector<CameraConfig> camerasToRun(const Config& config);
+    void applyConfig(Config config);
+    void addCamera(const CameraConfig& config);
+    void retireCamera(const std::string& id, std::optional<CameraConfig> next);
+    Expected<std::unique_ptr<CameraStream>> makeStream(const CameraConfig& config,
+                                                       CameraStream::Callbacks callbacks);
+    bool libcameraInUse() const;
+    void refreshLibcameraList();
+    void waitForSignal();
+    void maybeFinishShutdown();
+
+    boost::asio::io_context& io_;
+    Clock& clock_;
+    Options options_;
+    Camera::StreamFactory factory_;
+    std::string configFile_;
+    std::string stateDir_;
+    Config config_;
+
+    std::map<std::string, std::unique_ptr<Camera>> cameras_;
+    // Cameras finishing their stream before they go (reload or shutdown), and
+    // what to start in their place once they have.
+    std::vector<std::unique_ptr<Camera>> retiring_;
+    std::map<std::string, CameraConfig> pendingStart_;
+    std::vector<std::string> libcameraCameras_;
+
+    std::optional<boost::asio::signal_set> signals_;
+    std::unique_ptr<Timer> shutdownDeadline_;
+    bool shuttingDown_ = false;
+    int exitCode_ = 0;
+};
+
+}  // namespace porchlight

@@ -1,0 +1,736 @@
+// Tests for the configuration loader: what the owner sees for every kind of
+// mistake (FILE:LINE:COLUMN and the message), defaults, drop-in merging, and
+// that the configuration files we ship are valid.
+#include "config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+namespace porchlight {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+using ::testing::StartsWith;
+
+ConfigResult parse(const std::string& text, const std::string& name = "main.toml") {
+    return parseConfig({{name, text}});
+}
+
+std::vector<std::string> messages(const ConfigResult& result) {
+    std::vector<std::string> out;
+    for (const ConfigDiagnostic& d : result.diagnostics)
+        out.push_back(d.format());
+    return out;
+}
+
+/// Parses \a text and expects a valid configuration, showing any messages.
+Config parseOk(const std::string& text) {
+    ConfigResult r = parse(text);
+    EXPECT_TRUE(r.ok()) << ::testing::PrintToString(messages(r));
+    EXPECT_THAT(messages(r), IsEmpty());
+    return r.config.value_or(Config{});
+}
+
+/// A directory under the test's temp dir, removed with everything in it.
+class TempDir {
+public:
+    TempDir() {
+        std::string templ = ::testing::TempDir() + "/porchlight-config-XXXXXX";
+        char* made = ::mkdtemp(templ.data());
+        EXPECT_NE(made, nullptr);
+        path_ = templ;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    const std::filesystem::path& path() const { return path_; }
+
+    /// Writes \a text to \a relative, creating directories; returns the full path.
+    std::string write(const std::string& relative, const std::string& text) const {
+        std::filesystem::path p = path_ / relative;
+        std::filesystem::create_directories(p.parent_path());
+        std::ofstream(p) << text;
+        return p.string();
+    }
+
+private:
+    std::filesystem::path path_;
+};
+
+std::string readSourceFile(const std::string& relative) {
+    std::ifstream in(std::string(PORCHLIGHT_SOURCE_DIR) + "/" + relative);
+    EXPECT_TRUE(in.good()) << relative;
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+TEST(Config, EmptyFileGivesDefaults) {
+    ConfigResult r = parse("");
+    ASSERT_TRUE(r.ok()) << ::testing::PrintToString(messages(r));
+    EXPECT_THAT(r.config->cameras, IsEmpty());
+    EXPECT_EQ(r.config->storage.segmentSeconds, 60.0);
+    EXPECT_EQ(r.config->log.level, "info");
+    EXPECT_THAT(r.config->log.categories, IsEmpty());
+    EXPECT_THAT(r.config->files, ElementsAre("main.toml"));
+}
+
+TEST(Config, MissingMainFileGivesDefaults) {
+    TempDir dir;
+    ConfigResult r = loadConfig(dir.path() / "porchlight.toml");
+    ASSERT_TRUE(r.ok()) << ::testing::PrintToString(messages(r));
+    EXPECT_THAT(r.config->cameras, IsEmpty());
+    EXPECT_EQ(r.config->storage.segmentSeconds, 60.0);
+    EXPECT_THAT(r.config->files, IsEmpty());
+    EXPECT_THAT(configFilesFor(dir.path() / "porchlight.toml"), IsEmpty());
+}
+
+TEST(Config, CameraDefaults) {
+    Config c = parseOk("[[camera]]\nid = \"door\"\n");
+    ASSERT_THAT(c.cameras, SizeIs(1));
+    const CameraConfig& cam = c.cameras[0];
+    EXPECT_EQ(cam.id, "door");
+    EXPECT_EQ(cam.source, SourceKind::Test);
+    EXPECT_EQ(cam.pattern, "smpte");
+    EXPECT_EQ(cam.width, 1280);
+    EXPECT_EQ(cam.height, 720);
+    EXPECT_EQ(cam.framerate, 15);
+    EXPECT_EQ(cam.bitrate, 2'000'000);
+    EXPECT_EQ(cam.keyframeInterval, 2.0);
+    EXPECT_EQ(cam.mode, RecordingMode::Continuous);
+    EXPECT_EQ(cam.location, (SourceLocation{"main.toml", 1, 1}));
+}
+
+TEST(Config, EverySourceKind) {
+    Config c = parseOk(R"(
+[[camera]]
+id = "test-1"
+source = "test"
+pattern = "ball"
+width = 640
+height = 480
+framerate = 30
+bitrate = 1500000
+keyframe_interval = 1
+mode = "events"
+
+[[camera]]
+id = "pi"
+source = "libcamera"
+camera = "/base/soc/i2c0mux/i2c@1/imx708@1a"
+keyframe_interval = 0.5
+
+[[camera]]
+id = "pi_second"
+source = "libcamera"
+camera = 1
+
+[[camera]]
+id = "usb"
+source = "v4l2"
+device = "/dev/video2"
+mode = "off"
+
+[[camera]]
+id = "gate"
+source = "rtsp"
+url = "rtsps://user:pw@192.168.1.20/stream1"
+transport = "udp"
+
+[[camera]]
+id = "clip"
+source = "file"
+path = "/srv/clips/porch.mp4"
+
+[storage]
+segment_seconds = 30.5
+
+[log]
+level = "debug"
+categories = { pipeline = "warning", storage = "error" }
+)");
+    ASSERT_THAT(c.cameras, SizeIs(6));
+    const CameraConfig& t = c.cameras[0];
+    EXPECT_EQ(t.id, "test-1");
+    EXPECT_EQ(t.pattern, "ball");
+    EXPECT_EQ(t.width, 640);
+    EXPECT_EQ(t.height, 480);
+    EXPECT_EQ(t.framerate, 30);
+    EXPECT_EQ(t.bitrate, 1'500'000);
+    EXPECT_EQ(t.keyframeInterval, 1.0);
+    EXPECT_EQ(t.mode, RecordingMode::Events);
+    EXPECT_EQ(t.location.line, 2);
+
+    EXPECT_EQ(c.cameras[1].source, SourceKind::Libcamera);
+    EXPECT_EQ(c.cameras[1].libcameraId, "/base/soc/i2c0mux/i2c@1/imx708@1a");
+    EXPECT_EQ(c.cameras[1].libcameraIndex, std::nullopt);
+    EXPECT_EQ(c.cameras[1].keyframeInterval, 0.5);
+    EXPECT_EQ(c.cameras[2].libcameraId, "");
+    EXPECT_EQ(c.cameras[2].libcameraIndex, 1);
+
+    EXPECT_EQ(c.cameras[3].source, SourceKind::V4l2);
+    EXPECT_EQ(c.cameras[3].device, "/dev/video2");
+    EXPECT_EQ(c.cameras[3].mode, RecordingMode::Off);
+
+    EXPECT_EQ(c.cameras[4].source, SourceKind::Rtsp);
+    EXPECT_EQ(c.cameras[4].url, "rtsps://user:pw@192.168.1.20/stream1");
+    EXPECT_EQ(c.cameras[4].rtspTransport, "udp");
+    EXPECT_EQ(c.cameras[4].location.line, 30);
+
+    EXPECT_EQ(c.cameras[5].source, SourceKind::File);
+    EXPECT_EQ(c.cameras[5].path, "/srv/clips/porch.mp4");
+
+    EXPECT_EQ(c.storage.segmentSeconds, 30.5);
+    EXPECT_EQ(c.log.level, "debug");
+    EXPECT_EQ(c.log.spec(), "debug,pipeline=warning,storage=error");
+}
+
+TEST(Config, RtspTransportDefaultsToTcp) {
+    Config c = parseOk("[[camera]]\nid = \"gate\"\nsource = \"rtsp\"\nurl = \"rtsp://cam/s\"\n");
+    ASSERT_THAT(c.cameras, SizeIs(1));
+    EXPECT_EQ(c.cameras[0].rtspTransport, "tcp");
+}
+
+TEST(Config, RelativeFilePathIsTakenFromTheFileThatNamesIt) {
+    ConfigResult r =
+        parseConfig({{"/etc/porchlight/porchlight.toml",
+                      "[[camera]]\nid = \"clip\"\nsource = \"file\"\npath = \"clips/a.mp4\"\n"}});
+    ASSERT_TRUE(r.ok()) << ::testing::PrintToString(messages(r));
+    EXPECT_EQ(r.config->cameras[0].path, "/etc/porchlight/clips/a.mp4");
+}
+
+struct BitrateCase {
+    const char* value;  // TOML text
+    int64_t bits;       // 0: must be refused
+};
+
+TEST(Config, Bitrates) {
+    const BitrateCase cases[] = {
+        {"\"2M\"", 2'000'000},
+        {"\"2500k\"", 2'500'000},
+        {"\"2500K\"", 2'500'000},
+        {"\"4Mbit\"", 4'000'000},
+        {"\"800kbps\"", 800'000},
+        {"\"64000bps\"", 64'000},
+        {"\"2.5 Mbit/s\"", 2'500'000},
+        {"\"3000000\"", 3'000'000},
+        {"3000000", 3'000'000},
+        {"\"64k\"", 64'000},
+        {"\"50M\"", 50'000'000},
+        {"50000000", 50'000'000},
+        {"\"63k\"", 0},
+        {"\"51M\"", 0},
+        {"63999", 0},
+        {"\"2m\"", 0},
+        {"\"2 MB\"", 0},
+        {"\"2G\"", 0},
+        {"\"M\"", 0},
+        {"\"\"", 0},
+        {"\"-2M\"", 0},
+        {"2000000.0", 0},
+        {"true", 0},
+        {"\"2Mbits per second\"", 0},
+    };
+    for (const BitrateCase& c : cases) {
+        SCOPED_TRACE(c.value);
+        ConfigResult r = parse(std::string("[[camera]]\nid = \"a\"\nbitrate = ") + c.value + "\n");
+        if (c.bits != 0) {
+            ASSERT_TRUE(r.ok()) << ::testing::PrintToString(messages(r));
+            EXPECT_EQ(r.config->cameras[0].bitrate, c.bits);
+        } else {
+            EXPECT_THAT(messages(r),
+                        ElementsAre(AllOf(
+                            StartsWith("main.toml:3:11: camera \"a\": bitrate must be from 64k to "
+                                       "50M bits per second"),
+                            HasSubstr(std::string(", got ") + c.value))));
+        }
+    }
+}
+
+struct BadCase {
+    const char* what;
+    const char* toml;
+    const char* expected;  // the start of the only message
+    const char* also;      // and a part of it that says what is allowed
+};
+
+// One mistake per case, each giving exactly one message at the right place.
+const BadCase kBadCases[] = {
+    {"syntax error", "[[camera]]\nid = \"a\"\nwidth = \n",
+     "main.toml:3:9: invalid TOML: ", "expected value"},
+    {"unknown camera key, close to a real one", "[[camera]]\nid = \"door\"\n\nwidht = 1280\n",
+     "main.toml:4:1: unknown key \"widht\" in [[camera]] \"door\"; did you mean \"width\"?",
+     "(allowed for source \"test\": id, source, mode, pattern, width, height, framerate, "
+     "bitrate, keyframe_interval)"},
+    {"unknown camera key, not close to anything", "[[camera]]\nid = \"door\"\n  colour = 1\n",
+     "main.toml:3:3: unknown key \"colour\" in [[camera]] \"door\" (allowed", "keyframe_interval"},
+    {"unknown top-level table", "[storage]\nsegment_seconds = 20\n\n[web]\nport = 8080\n",
+     "main.toml:4:2: unknown key \"web\" at the top level", "(allowed: camera, storage, log)"},
+    {"unknown top-level key", "\n\nlevel = \"debug\"\n",
+     "main.toml:3:1: unknown key \"level\" at the top level", "(allowed: camera, storage, log)"},
+    {"unknown storage key", "[storage]\nsegment_second = 20\n",
+     "main.toml:2:1: unknown key \"segment_second\" in [storage]; did you mean "
+     "\"segment_seconds\"?",
+     "(allowed: segment_seconds)"},
+    {"unknown log key", "[log]\nlevels = \"debug\"\n",
+     "main.toml:2:1: unknown key \"levels\" in [log]; did you mean \"level\"?",
+     "(allowed: level, categories)"},
+    {"odd width", "[[camera]]\nid = \"door\"\nwidth = 7\n",
+     "main.toml:3:9: camera \"door\": width must be an even integer from 16 to 7680, got 7", ""},
+    {"width too large", "[[camera]]\nid = \"door\"\nwidth = 8000\n",
+     "main.toml:3:9: camera \"door\": width must be an even integer from 16 to 7680, got 8000", ""},
+    {"width as a float", "[[camera]]\nid = \"door\"\nwidth = 1280.0\n",
+     "main.toml:3:9: camera \"door\": width must be an even integer from 16 to 7680, got 1280.0",
+     ""},
+    {"width as a string", "[[camera]]\nid = \"door\"\nwidth = \"1280\"\n",
+     "main.toml:3:9: camera \"door\": width must be an even integer from 16 to 7680, got "
+     "\"1280\"",
+     ""},
+    {"height too small", "[[camera]]\nid = \"door\"\nheight = 8\n",
+     "main.toml:3:10: camera \"door\": height must be an even integer from 16 to 4320, got 8", ""},
+    {"framerate zero", "[[camera]]\nid = \"door\"\nframerate = 0\n",
+     "main.toml:3:13: camera \"door\": framerate must be an integer from 1 to 120, got 0", ""},
+    {"keyframe interval too short", "[[camera]]\nid = \"door\"\nkeyframe_interval = 0.1\n",
+     "main.toml:3:21: camera \"door\": keyframe_interval must be a number of seconds from 0.2 to "
+     "10, got 0.1",
+     ""},
+    {"keyframe interval not a number", "[[camera]]\nid = \"door\"\nkeyframe_interval = nan\n",
+     "main.toml:3:21: camera \"door\": keyframe_interval must be", "got nan"},
+    {"bad source", "[[camera]]\nid = \"door\"\nsource = \"v4l\"\n",
+     "main.toml:3:10: camera \"door\": source must be one of \"test\", \"libcamera\", \"v4l2\", "
+     "\"rtsp\", \"file\", got \"v4l\"; did you mean \"v4l2\"?",
+     ""},
+    {"bad mode", "[[camera]]\nid = \"door\"\nmode = \"motion\"\n",
+     "main.toml:3:8: camera \"door\": mode must be one of \"continuous\", \"events\", \"off\", got "
+     "\"motion\"",
+     ""},
+    {"bad pattern", "[[camera]]\nid = \"door\"\npattern = \"smtpe\"\n",
+     "main.toml:3:11: camera \"door\": pattern must be one of \"smpte\", ",
+     "got \"smtpe\"; did you mean \"smpte\"?"},
+    {"pattern as a number", "[[camera]]\nid = \"door\"\npattern = 18\n",
+     "main.toml:3:11: camera \"door\": pattern must be one of", "\"smpte-rp-219\", got 18"},
+    {"missing id", "[storage]\n\n[[camera]]\nsource = \"test\"\n",
+     "main.toml:3:1: missing required key \"id\" in [[camera]]", "a unique name"},
+    {"id with capitals and space", "[[camera]]\nid = \"Front Door\"\n",
+     "main.toml:2:6: camera id must be a string of 1 to 32 characters from a-z, 0-9, _ and -, "
+     "got \"Front Door\"",
+     ""},
+    {"id too long", "[[camera]]\nid = \"abcdefghijklmnopqrstuvwxyz0123456\"\n",
+     "main.toml:2:6: camera id must be a string of 1 to 32 characters", ""},
+    {"empty id", "[[camera]]\nid = \"\"\n", "main.toml:2:6: camera id must be a string", ""},
+    {"id as a number", "[[camera]]\nid = 1\n", "main.toml:2:6: camera id must be", "got 1"},
+    {"rtsp without url", "[[camera]]\nid = \"gate\"\nsource = \"rtsp\"\n",
+     "main.toml:1:1: missing required key \"url\" in [[camera]] \"gate\"", "rtsp://"},
+    {"rtsp url with another scheme",
+     "[[camera]]\nid = \"gate\"\nsource = \"rtsp\"\nurl = "
+     "\"http://cam/stream\"\n",
+     "main.toml:4:7: camera \"gate\": url must be an rtsp:// or rtsps:// URL, got "
+     "\"http://cam/stream\"",
+     ""},
+    {"rtsp url with a space",
+     "[[camera]]\nid = \"gate\"\nsource = \"rtsp\"\nurl = \"rtsp://cam/a "
+     "b\"\n",
+     "main.toml:4:7: camera \"gate\": url must be an rtsp:// or rtsps:// URL", ""},
+    {"bad rtsp transport",
+     "[[camera]]\nid = \"gate\"\nsource = \"rtsp\"\nurl = "
+     "\"rtsp://cam/s\"\ntransport = \"http\"\n",
+     "main.toml:5:13: camera \"gate\": transport must be one of \"tcp\", \"udp\", \"auto\", got "
+     "\"http\"",
+     ""},
+    {"file without path", "[[camera]]\nid = \"clip\"\nsource = \"file\"\n",
+     "main.toml:1:1: missing required key \"path\" in [[camera]] \"clip\"", "video file"},
+    {"relative v4l2 device", "[[camera]]\nid = \"usb\"\nsource = \"v4l2\"\ndevice = \"video0\"\n",
+     "main.toml:4:10: camera \"usb\": device must be an absolute path such as \"/dev/video0\", got "
+     "\"video0\"",
+     ""},
+    {"negative libcamera index", "[[camera]]\nid = \"pi\"\nsource = \"libcamera\"\ncamera = -1\n",
+     "main.toml:4:10: camera \"pi\": camera must be a libcamera camera id", "got -1"},
+    {"url on a test camera", "[[camera]]\nid = \"door\"\nsource = \"test\"\nurl = \"rtsp://x/y\"\n",
+     "main.toml:4:1: camera \"door\": url does not apply to source \"test\"",
+     "url is for rtsp cameras"},
+    {"url on a camera whose source is the default",
+     "[[camera]]\nid = \"door\"\nurl = \"rtsp://x\"\n",
+     "main.toml:3:1: camera \"door\": url does not apply to source \"test\", the default",
+     "url is for rtsp cameras"},
+    {"width on an rtsp camera",
+     "[[camera]]\nid = \"gate\"\nsource = \"rtsp\"\nurl = "
+     "\"rtsp://x/y\"\nwidth = 1920\n",
+     "main.toml:5:1: camera \"gate\": width does not apply to source \"rtsp\"",
+     "without re-encoding"},
+    {"bitrate on an rtsp camera",
+     "[[camera]]\nid = \"gate\"\nsource = \"rtsp\"\nurl = "
+     "\"rtsp://x/y\"\nbitrate = \"2M\"\n",
+     "main.toml:5:1: camera \"gate\": bitrate does not apply to source \"rtsp\"",
+     "without re-encoding"},
+    {"pattern on a v4l2 camera",
+     "[[camera]]\nid = \"usb\"\nsource = \"v4l2\"\npattern = \"ball\"\n",
+     "main.toml:4:1: camera \"usb\": pattern does not apply to source \"v4l2\"",
+     "pattern is for test cameras"},
+    {"device on a libcamera camera",
+     "[[camera]]\nid = \"pi\"\nsource = \"libcamera\"\ndevice = "
+     "\"/dev/video0\"\n",
+     "main.toml:4:1: camera \"pi\": device does not apply to source \"libcamera\"",
+     "device is for v4l2 cameras"},
+    {"camera written as a table", "[camera]\nid = \"door\"\n",
+     "main.toml:1:1: camera must be an array of tables, written [[camera]], got a table", ""},
+    {"camera array holding a number", "camera = [1]\n",
+     "main.toml:1:11: each camera must be a table, written [[camera]], got 1", ""},
+    {"storage as a number", "storage = 5\n",
+     "main.toml:1:11: storage must be a table, written [storage], got 5", ""},
+    {"segment too short", "[storage]\nsegment_seconds = 5\n",
+     "main.toml:2:19: storage.segment_seconds must be a number of seconds from 10 to 3600, got 5",
+     ""},
+    {"segment too long", "[storage]\nsegment_seconds = 3600.5\n",
+     "main.toml:2:19: storage.segment_seconds must be a number of seconds from 10 to 3600, got "
+     "3600.5",
+     ""},
+    {"bad log level", "[log]\nlevel = \"verbose\"\n",
+     "main.toml:2:9: log.level must be one of \"error\", \"warning\", \"notice\", \"info\", "
+     "\"debug\", got \"verbose\"",
+     ""},
+    {"bad log category level", "[log.categories]\npipeline = \"warn\"\n",
+     "main.toml:2:12: log.categories.pipeline must be one of \"error\", \"warning\"",
+     "got \"warn\"; did you mean \"warning\"?"},
+    {"bad log category name", "[log.categories]\n\"Pipe line\" = \"debug\"\n",
+     "main.toml:2:1: log category name \"Pipe line\" must be made of a-z, 0-9, _ and -", ""},
+    {"log categories as a string", "[log]\ncategories = \"pipeline=debug\"\n",
+     "main.toml:2:14: log.categories must be a table, written [log.categories], got "
+     "\"pipeline=debug\"",
+     ""},
+};
+
+TEST(Config, EachMistakeIsReportedWhereItIs) {
+    for (const BadCase& c : kBadCases) {
+        SCOPED_TRACE(c.what);
+        ConfigResult r = parse(c.toml);
+        EXPECT_FALSE(r.ok());
+        EXPECT_FALSE(r.config.has_value());
+        EXPECT_THAT(messages(r), ElementsAre(AllOf(StartsWith(c.expected), HasSubstr(c.also))));
+    }
+}
+
+TEST(Config, ReportsEveryMistakeInOneGo) {
+    ConfigResult r = parse(R"([[camera]]
+id = "door"
+widht = 1280
+height = 7
+source = "test"
+url = "rtsp://x"
+
+[[camera]]
+source = "rtsp"
+
+[storage]
+segment_seconds = 1
+
+[log]
+level = "loud"
+
+[web]
+)");
+    EXPECT_FALSE(r.ok());
+    EXPECT_THAT(messages(r),
+                ElementsAre(StartsWith("main.toml:3:1: unknown key \"widht\""),
+                            StartsWith("main.toml:4:10: camera \"door\": height must be"),
+                            StartsWith("main.toml:6:1: camera \"door\": url does not apply"),
+                            StartsWith("main.toml:8:1: missing required key \"id\""),
+                            StartsWith("main.toml:8:1: missing required key \"url\""),
+                            StartsWith("main.toml:12:19: storage.segment_seconds must be"),
+                            StartsWith("main.toml:15:9: log.level must be"),
+                            StartsWith("main.toml:17:2: unknown key \"web\"")));
+}
+
+TEST(Config, DuplicateIdInOneFile) {
+    ConfigResult r = parse(R"([[camera]]
+id = "door"
+
+[[camera]]
+id = "gate"
+
+[[camera]]
+id = "door"
+width = 7
+)");
+    EXPECT_FALSE(r.ok());
+    // The second camera is still checked: its own mistakes are reported too.
+    EXPECT_THAT(messages(r),
+                ElementsAre(AllOf(StartsWith("main.toml:8:6: duplicate camera id \"door\""),
+                                  HasSubstr("the [[camera]] at main.toml:1:1 already has it")),
+                            StartsWith("main.toml:9:9: camera \"door\": width must be")));
+}
+
+TEST(Config, DuplicateIdInOneDropInIsNotMergedAway) {
+    ConfigResult r = parseConfig({
+        {"main.toml", "[[camera]]\nid = \"door\"\n"},
+        {"10-a.toml", "[[camera]]\nid = \"door\"\nwidth = 640\n[[camera]]\nid = \"door\"\n"},
+    });
+    EXPECT_THAT(messages(r), ElementsAre(AllOf(StartsWith("10-a.toml:5:6: duplicate camera id"),
+                                               HasSubstr("at 10-a.toml:1:1"))));
+}
+
+TEST(Config, LaterDocumentsWinAndCamerasMergeById) {
+    ConfigResult r = parseConfig({
+        {"main.toml", R"([[camera]]
+id = "door"
+width = 1920
+height = 1080
+bitrate = "4M"
+
+[storage]
+segment_seconds = 120
+
+[log]
+level = "notice"
+categories = { pipeline = "debug" }
+)"},
+        {"10-a.toml", R"([log.categories]
+storage = "warning"
+
+[[camera]]
+id = "door"
+bitrate = "3M"
+mode = "events"
+
+[[camera]]
+id = "yard"
+source = "v4l2"
+)"},
+        {"20-b.toml", R"([storage]
+segment_seconds = 30
+
+[[camera]]
+id = "door"
+width = 1280
+)"},
+    });
+    ASSERT_TRUE(r.ok()) << ::testing::PrintToString(messages(r));
+    const Config& c = *r.config;
+    EXPECT_THAT(c.files, ElementsAre("main.toml", "10-a.toml", "20-b.toml"));
+    ASSERT_THAT(c.cameras, SizeIs(2));
+    EXPECT_EQ(c.cameras[0].id, "door");
+    EXPECT_EQ(c.cameras[0].width, 1280);         // 20-b
+    EXPECT_EQ(c.cameras[0].height, 1080);        // main
+    EXPECT_EQ(c.cameras[0].bitrate, 3'000'000);  // 10-a
+    EXPECT_EQ(c.cameras[0].mode, RecordingMode::Events);
+    EXPECT_EQ(c.cameras[0].location, (SourceLocation{"main.toml", 1, 1}));
+    EXPECT_EQ(c.cameras[1].id, "yard");
+    EXPECT_EQ(c.cameras[1].source, SourceKind::V4l2);
+    EXPECT_EQ(c.cameras[1].location, (SourceLocation{"10-a.toml", 9, 1}));
+    EXPECT_EQ(c.storage.segmentSeconds, 30.0);
+    EXPECT_EQ(c.log.spec(), "notice,pipeline=debug,storage=warning");
+}
+
+TEST(Config, NonCameraArraysAndScalarsAreReplaced) {
+    // An earlier bad value replaced by a later good one is no error.
+    ConfigResult r = parseConfig({
+        {"main.toml", "[storage]\nsegment_seconds = 1\n"},
+        {"10-a.toml", "[storage]\nsegment_seconds = 15\n"},
+    });
+    ASSERT_TRUE(r.ok()) << ::testing::PrintToString(messages(r));
+    EXPECT_EQ(r.config->storage.segmentSeconds, 15.0);
+}
+
+TEST(Config, KeyThatStopsApplyingAfterADropInChangesTheSource) {
+    ConfigResult r = parseConfig({
+        {"main.toml", "[[camera]]\nid = \"door\"\npattern = \"ball\"\n"},
+        {"10-a.toml", "[[camera]]\nid = \"door\"\nsource = \"rtsp\"\nurl = \"rtsp://cam/s\"\n"},
+    });
+    EXPECT_THAT(messages(r),
+                ElementsAre(AllOf(
+                    StartsWith("main.toml:3:1: camera \"door\": pattern does not apply to source "
+                               "\"rtsp\" (set at 10-a.toml:3:10)"),
+                    HasSubstr("pattern is for test cameras"))));
+}
+
+TEST(Config, DropInCameraWithoutIdIsAnError) {
+    ConfigResult r = parseConfig({
+        {"main.toml", "[[camera]]\nid = \"door\"\n"},
+        {"10-a.toml", "\n[[camera]]\nwidth = 640\n"},
+    });
+    EXPECT_THAT(
+        messages(r),
+        ElementsAre(StartsWith("10-a.toml:2:1: missing required key \"id\" in [[camera]]")));
+}
+
+TEST(Config, SyntaxErrorInOneDocumentStillChecksTheOthers) {
+    ConfigResult r = parseConfig({
+        {"main.toml", "[storage]\nsegment_seconds = 2\n"},
+        {"10-a.toml", "[log\nlevel = \"debug\"\n"},
+        {"20-b.toml", "[[camera]]\nid = \"door\"\nframerate = 500\n"},
+    });
+    EXPECT_FALSE(r.ok());
+    EXPECT_THAT(messages(r),
+                ElementsAre(StartsWith("main.toml:2:19: storage.segment_seconds must be"),
+                            StartsWith("10-a.toml:1:5: invalid TOML: "),
+                            StartsWith("20-b.toml:3:13: camera \"door\": framerate must be")));
+}
+
+TEST(Config, LoadsDropInsFromDiskInNameOrder) {
+    TempDir dir;
+    std::string main = dir.write("porchlight.toml", R"([[camera]]
+id = "door"
+width = 1920
+height = 1080
+
+[storage]
+segment_seconds = 120
+)");
+    // Written out of order: the directory's order must not matter.
+    std::string b = dir.write("porchlight.conf.d/20-b.toml", R"([storage]
+segment_seconds = 45
+
+[[camera]]
+id = "door"
+width = 640
+)");
+    std::string a = dir.write("porchlight.conf.d/10-a.toml", R"([storage]
+segment_seconds = 90
+
+[[camera]]
+id = "door"
+width = 800
+framerate = 25
+)");
+    // Not drop-ins: wrong suffix, an editor's hidden file, a directory.
+    dir.write("porchlight.conf.d/30-c.toml.bak", "this is not toml");
+    dir.write("porchlight.conf.d/.#40-d.toml", "nor this");
+    std::filesystem::create_directories(dir.path() / "porchlight.conf.d/50-e.toml");
+
+    EXPECT_THAT(configFilesFor(main), ElementsAre(main, a, b));
+
+    ConfigResult r = loadConfig(main);
+    ASSERT_TRUE(r.ok()) << ::testing::PrintToString(messages(r));
+    EXPECT_THAT(r.config->files, ElementsAre(main, a, b));
+    EXPECT_EQ(r.config->storage.segmentSeconds, 45.0);
+    ASSERT_THAT(r.config->cameras, SizeIs(1));
+    EXPECT_EQ(r.config->cameras[0].width, 640);
+    EXPECT_EQ(r.config->cameras[0].height, 1080);
+    EXPECT_EQ(r.config->cameras[0].framerate, 25);
+    EXPECT_EQ(r.config->cameras[0].location, (SourceLocation{main, 1, 1}));
+}
+
+TEST(Config, ErrorInADropInPointsIntoTheDropIn) {
+    TempDir dir;
+    std::string main = dir.write("porchlight.toml", "[[camera]]\nid = \"door\"\n");
+    std::string a = dir.write("porchlight.conf.d/10-a.toml",
+                              "# make the door camera sharper\n[[camera]]\nid = \"door\"\n"
+                              "width = 1919\n");
+    ConfigResult r = loadConfig(main);
+    EXPECT_THAT(messages(r),
+                ElementsAre(a + ":4:9: camera \"door\": width must be an even integer from 16 to "
+                                "7680, got 1919"));
+}
+
+TEST(Config, DropInsWithoutAMainFile) {
+    TempDir dir;
+    std::string a = dir.write("porchlight.conf.d/10-a.toml", "[log]\nlevel = \"debug\"\n");
+    ConfigResult r = loadConfig(dir.path() / "porchlight.toml");
+    ASSERT_TRUE(r.ok()) << ::testing::PrintToString(messages(r));
+    EXPECT_THAT(r.config->files, ElementsAre(a));
+    EXPECT_EQ(r.config->log.level, "debug");
+}
+
+TEST(Config, UnreadableMainFileIsAnError) {
+    TempDir dir;
+    // A directory in place of the file: unreadable even for root, which the
+    // test may run as.
+    std::filesystem::path main = dir.path() / "porchlight.toml";
+    std::filesystem::create_directories(main);
+    std::string a = dir.write("porchlight.conf.d/10-a.toml", "[log]\nlevel = \"shout\"\n");
+    ConfigResult r = loadConfig(main);
+    EXPECT_FALSE(r.ok());
+    EXPECT_THAT(messages(r), ElementsAre(main.string() + ": cannot read: Is a directory",
+                                         StartsWith(a + ":2:9: log.level must be")));
+}
+
+TEST(Config, SyntaxErrorInAFileOnDisk) {
+    TempDir dir;
+    std::string main = dir.write("porchlight.toml", "[storage]\nsegment_seconds = = 3\n");
+    ConfigResult r = loadConfig(main);
+    EXPECT_THAT(messages(r), ElementsAre(StartsWith(main + ":2:19: invalid TOML: ")));
+}
+
+TEST(Config, SameSettingsIgnoresLocation) {
+    Config a = parseOk("[[camera]]\nid = \"door\"\nwidth = 640\n");
+    Config b = parseOk("\n\n[[camera]]\nwidth = 640\nid = \"door\"\n");
+    ASSERT_THAT(a.cameras, SizeIs(1));
+    ASSERT_THAT(b.cameras, SizeIs(1));
+    EXPECT_NE(a.cameras[0].location, b.cameras[0].location);
+    EXPECT_TRUE(a.cameras[0].sameSettings(b.cameras[0]));
+    b.cameras[0].width = 800;
+    EXPECT_FALSE(a.cameras[0].sameSettings(b.cameras[0]));
+}
+
+TEST(Config, ShippedDefaultConfigIsValid) {
+    std::string path = std::string(PORCHLIGHT_SOURCE_DIR) + "/config/porchlight.toml";
+    ConfigResult r = loadConfig(path);
+    ASSERT_TRUE(r.ok()) << ::testing::PrintToString(messages(r));
+    EXPECT_THAT(r.config->files, ::testing::Contains(path));
+    // No camera: the daemon detects cameras or falls back to the test pattern.
+    EXPECT_THAT(r.config->cameras, IsEmpty());
+}
+
+TEST(Config, ShippedDefaultConfigExamplesAreValidAndDefaultsTrue) {
+    // Settings are commented out as "#key = value" and prose as "# text";
+    // uncommenting every setting must give a valid file whose sections hold
+    // the documented defaults.
+    std::istringstream in(readSourceFile("config/porchlight.toml"));
+    std::string text;
+    std::string line;
+    int settings = 0;
+    const std::regex setting(R"(^#([a-z\[].*)$)");
+    std::smatch m;
+    while (std::getline(in, line)) {
+        if (std::regex_match(line, m, setting)) {
+            text += m[1].str() + "\n";
+            ++settings;
+        }
+    }
+    EXPECT_GT(settings, 20);
+    ConfigResult r = parse(text, "porchlight.toml (uncommented)");
+    ASSERT_TRUE(r.ok()) << ::testing::PrintToString(messages(r)) << "\n" << text;
+    const Config& c = *r.config;
+    EXPECT_EQ(c.storage.segmentSeconds, StorageConfig{}.segmentSeconds);
+    EXPECT_EQ(c.log.level, LogConfig{}.level);
+
+    // One example of each source.
+    std::vector<SourceKind> kinds;
+    for (const CameraConfig& cam : c.cameras)
+        kinds.push_back(cam.source);
+    EXPECT_THAT(kinds, ::testing::UnorderedElementsAre(SourceKind::Test, SourceKind::Libcamera,
+                                                       SourceKind::V4l2, SourceKind::Rtsp,
+                                                       SourceKind::File));
+    // The test example spells out every default.
+    for (const CameraConfig& cam : c.cameras) {
+        if (cam.source != SourceKind::Test)
+            continue;
+        CameraConfig defaults;
+        defaults.id = cam.id;
+        defaults.location = cam.location;
+        EXPECT_TRUE(cam.sameSettings(defaults)) << cam.id;
+    }
+}
+
+TEST(Config, ShippedDemoConfigIsValid) {
+    ConfigResult r = loadConfig(std::string(PORCHLIGHT_SOURCE_DIR) + "/config/demo.toml");
+    ASSERT_TRUE(r.ok()) << ::testing::PrintToString(messages(r));
+    ASSERT_THAT(r.config->cameras, SizeIs(1));
+    EXPECT_EQ(r.config->cameras[0].id, "demo");
+    EXPECT_EQ(r.config->cameras[0].source, SourceKind::Test);
+}
+
+}  // namespace
+}  // namespace porchlight
