@@ -62,12 +62,108 @@ std::string_view recordingModeName(RecordingMode mode) {
     return "continuous";
 }
 
+// Retention is deliberately left out: a change of retention applies without
+// restarting the camera's pipeline (the daemon hands it to storage on its
+// own), so a reload that only changes retention must not count as a change.
 bool CameraConfig::sameSettings(const CameraConfig& o) const {
     return id == o.id && source == o.source && pattern == o.pattern &&
            libcameraId == o.libcameraId && libcameraIndex == o.libcameraIndex &&
            device == o.device && url == o.url && rtspTransport == o.rtspTransport &&
            path == o.path && width == o.width && height == o.height && framerate == o.framerate &&
            bitrate == o.bitrate && keyframeInterval == o.keyframeInterval && mode == o.mode;
+}
+
+std::optional<uint64_t> parseSize(std::string_view text) {
+    auto isSpace = [](char c) { return c == ' ' || c == '\t'; };
+    auto isDigit = [](char c) { return c >= '0' && c <= '9'; };
+    while (!text.empty() && isSpace(text.front()))
+        text.remove_prefix(1);
+    while (!text.empty() && isSpace(text.back()))
+        text.remove_suffix(1);
+
+    // The number, kept exact: whole + frac / scale. Digits of the fraction
+    // past the 18th are dropped; they are worth less than a byte.
+    size_t i = 0;
+    uint64_t whole = 0;
+    for (; i < text.size() && isDigit(text[i]); ++i)
+        if (__builtin_mul_overflow(whole, uint64_t{10}, &whole) ||
+            __builtin_add_overflow(whole, uint64_t(text[i] - '0'), &whole))
+            return std::nullopt;
+    if (i == 0)
+        return std::nullopt;
+    uint64_t frac = 0;
+    uint64_t scale = 1;
+    if (i < text.size() && text[i] == '.') {
+        size_t start = ++i;
+        for (; i < text.size() && isDigit(text[i]); ++i) {
+            if (scale < 1'000'000'000'000'000'000ULL) {
+                frac = frac * 10 + uint64_t(text[i] - '0');
+                scale *= 10;
+            }
+        }
+        if (i == start)
+            return std::nullopt;  // "1." is a typo more likely than a size
+    }
+
+    std::string unit;
+    for (char c : text.substr(i))
+        unit += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    while (!unit.empty() && isSpace(unit.front()))
+        unit.erase(0, 1);
+    // Bare "k", "M", "G" and "T" are refused: they mean 1000 to some and 1024
+    // to others, and a size limit should not depend on which.
+    static constexpr std::pair<std::string_view, uint64_t> kUnits[] = {
+        {"", 1},
+        {"b", 1},
+        {"kib", uint64_t{1} << 10},
+        {"ki", uint64_t{1} << 10},
+        {"mib", uint64_t{1} << 20},
+        {"mi", uint64_t{1} << 20},
+        {"gib", uint64_t{1} << 30},
+        {"gi", uint64_t{1} << 30},
+        {"tib", uint64_t{1} << 40},
+        {"ti", uint64_t{1} << 40},
+        {"kb", 1'000},
+        {"mb", 1'000'000},
+        {"gb", 1'000'000'000},
+        {"tb", 1'000'000'000'000},
+    };
+    const auto* u = std::find_if(std::begin(kUnits), std::end(kUnits),
+                                 [&](const auto& entry) { return entry.first == unit; });
+    if (u == std::end(kUnits))
+        return std::nullopt;
+    const uint64_t multiplier = u->second;
+    if (multiplier == 1 && frac != 0)
+        return std::nullopt;  // a fraction of a byte
+
+    // frac * multiplier / scale, rounded to the nearest byte, without
+    // overflow: multiply bit by bit, keeping quotient q and remainder r
+    // (r < scale <= 10^18, so r + frac and 2r stay below 2^61).
+    uint64_t q = 0;
+    uint64_t r = 0;
+    for (int bit = 63; bit >= 0; --bit) {
+        q *= 2;
+        r *= 2;
+        if (r >= scale) {
+            ++q;
+            r -= scale;
+        }
+        if ((multiplier >> bit) & 1) {
+            r += frac;
+            if (r >= scale) {
+                ++q;
+                r -= scale;
+            }
+        }
+    }
+    if (2 * r >= scale)
+        ++q;
+
+    uint64_t bytes = 0;
+    if (__builtin_mul_overflow(whole, multiplier, &bytes) ||
+        __builtin_add_overflow(bytes, q, &bytes))
+        return std::nullopt;
+    return bytes;
 }
 
 std::string LogConfig::spec() const {
@@ -99,7 +195,9 @@ constexpr std::string_view kDropInDir = "porchlight.conf.d";
 constexpr off_t kMaxFileSize = 1 << 20;
 
 constexpr std::string_view kTopKeys[] = {"camera", "storage", "log"};
-constexpr std::string_view kStorageKeys[] = {"segment_seconds"};
+constexpr std::string_view kStorageKeys[] = {"segment_seconds", "min_free"};
+// [camera.retention]: each key is one line here and one in readRetention().
+constexpr std::string_view kRetentionKeys[] = {"max_days", "max_bytes"};
 constexpr std::string_view kLogKeys[] = {"level", "categories"};
 
 constexpr std::string_view kSourceNames[] = {"test", "libcamera", "v4l2", "rtsp", "file"};
@@ -143,6 +241,13 @@ constexpr std::string_view kPatterns[] = {"smpte",
 constexpr int64_t kMinBitrate = 64'000;
 constexpr int64_t kMaxBitrate = 50'000'000;
 
+constexpr double kMaxRetentionDays = 3650;
+// Sizes below this are certainly a slip (a second of video is larger), and
+// above the largest int64 the index cannot store them.
+constexpr uint64_t kMinSize = uint64_t{64} << 10;
+constexpr std::string_view kMinSizeText = "64 KiB";
+constexpr uint64_t kMaxSize = INT64_MAX;
+
 // Which [[camera]] keys apply to which sources. A key that exists but does not
 // apply is reported as such rather than as unknown: the owner most likely
 // forgot to change `source`, and "unknown key" would send them looking for a typo.
@@ -175,6 +280,7 @@ constexpr CameraKey kCameraKeys[] = {
     {"framerate", kEncodedSources},
     {"bitrate", kEncodedSources},
     {"keyframe_interval", kEncodedSources},
+    {"retention", kAllSources},
 };
 
 const CameraKey* findCameraKey(std::string_view name) {
@@ -389,6 +495,47 @@ std::optional<int64_t> parseBitrate(std::string_view s) {
     return std::llround(bits);
 }
 
+/// A size in bytes as written in the file: a string parseSize() takes or a
+/// non-negative integer.
+std::optional<uint64_t> sizeOf(const toml::node& node) {
+    if (const auto* i = node.as_integer(); i && i->get() >= 0)
+        return static_cast<uint64_t>(i->get());
+    if (const auto* s = node.as_string())
+        return parseSize(s->get());
+    return std::nullopt;
+}
+
+/// What sizeOf() accepts, for messages.
+std::string sizeRequirement() {
+    return "a size of at least " + std::string(kMinSizeText) +
+           ", written as a string such as \"50GiB\", \"2GB\" or \"1.5 MiB\" (units B, KiB, "
+           "MiB, GiB, TiB, kB, MB, GB, TB) or as an integer number of bytes";
+}
+
+/// "2.5%" as 2.5: digits with an optional fraction, then "%".
+std::optional<double> parsePercent(std::string_view s) {
+    auto isSpace = [](char c) { return c == ' ' || c == '\t'; };
+    while (!s.empty() && isSpace(s.front()))
+        s.remove_prefix(1);
+    while (!s.empty() && isSpace(s.back()))
+        s.remove_suffix(1);
+    if (!s.ends_with('%'))
+        return std::nullopt;
+    s.remove_suffix(1);
+    while (!s.empty() && isSpace(s.back()))
+        s.remove_suffix(1);
+    // from_chars alone would take "1e2", "inf" and "nan".
+    if (s.empty() || s.front() == '.' || s.back() == '.' ||
+        std::count(s.begin(), s.end(), '.') > 1 ||
+        !std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; }))
+        return std::nullopt;
+    double v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || end != s.data() + s.size())
+        return std::nullopt;
+    return v;
+}
+
 /// Collects diagnostics; every check goes on after reporting.
 class Diagnostics {
 public:
@@ -466,6 +613,38 @@ public:
         invalid(key, *n,
                 "a number of " + std::string(unit) + " from " + formatNumber(lo, false) + " to " +
                     formatNumber(hi, false));
+        return std::nullopt;
+    }
+
+    /// A number greater than 0 and at most \a hi, where any positive amount,
+    /// however small, makes sense (half a day of recordings).
+    std::optional<double> positive(std::string_view key, double hi, std::string_view unit) {
+        const toml::node* n = node(key);
+        if (!n)
+            return std::nullopt;
+        std::optional<double> v;
+        if (const auto* i = n->as_integer())
+            v = static_cast<double>(i->get());
+        if (const auto* f = n->as_floating_point())
+            v = f->get();
+        if (v && *v > 0 && *v <= hi)
+            return v;
+        invalid(key, *n,
+                "a number of " + std::string(unit) + " greater than 0 and at most " +
+                    formatNumber(hi, false) + " (fractions allowed, such as 0.5)");
+        return std::nullopt;
+    }
+
+    /// A size in bytes, see sizeOf(), from kMinSize to kMaxSize.
+    std::optional<uint64_t> size(std::string_view key) {
+        const toml::node* n = node(key);
+        if (!n)
+            return std::nullopt;
+        std::optional<uint64_t> v = sizeOf(*n);
+        if (v && *v >= kMinSize && *v <= kMaxSize)
+            return v;
+        invalid(key, *n, v && *v > kMaxSize ? "a size below 8 EiB" : sizeRequirement(),
+                v && n->is_string() ? " (" + std::to_string(*v) + " bytes)" : "");
         return std::nullopt;
     }
 
@@ -549,6 +728,23 @@ std::string notApplicableReason(const CameraKey& key, SourceKind source) {
         s += users[i];
     }
     return s + " cameras";
+}
+
+/// [camera.retention] of one camera; \a camera reads the [[camera]] table.
+void readRetention(Diagnostics& diags, FieldReader& camera, const std::string& cameraId,
+                   RetentionConfig& retention) {
+    const toml::table* t = camera.table("retention", "[camera.retention]");
+    if (!t)
+        return;
+    std::string where = "in [camera.retention]";
+    if (!cameraId.empty())
+        where += " of camera " + quote(cameraId);
+    FieldReader r(diags, *t, camera.prefix() + "retention.", where);
+    if (auto v = r.positive("max_days", kMaxRetentionDays, "days"))
+        retention.maxDays = *v;
+    if (auto v = r.size("max_bytes"))
+        retention.maxBytes = *v;
+    r.checkKeys(kRetentionKeys);
 }
 
 CameraConfig readCamera(Diagnostics& diags, const toml::table& table) {
@@ -683,6 +879,7 @@ CameraConfig readCamera(Diagnostics& diags, const toml::table& table) {
     if (applies("keyframe_interval"))
         if (auto v = r.number("keyframe_interval", 0.2, 10, "seconds"))
             cam.keyframeInterval = *v;
+    readRetention(diags, r, cam.id, cam.retention);
 
     std::vector<std::string_view> known;
     for (const CameraKey& k : kCameraKeys)
@@ -712,6 +909,29 @@ void readCameras(Diagnostics& diags, FieldReader& top, std::vector<CameraConfig>
     }
 }
 
+/// [storage] min_free: a percentage of the filesystem ("5%") or a size.
+void readMinFree(FieldReader& r, const toml::node& n, MinFree& minFree) {
+    if (const auto* s = n.as_string(); s && s->get().find('%') != std::string::npos) {
+        if (auto p = parsePercent(s->get()); p && *p > 0 && *p < 100) {
+            minFree = MinFree{std::nullopt, *p};
+            return;
+        }
+    } else if (auto bytes = sizeOf(n); bytes && *bytes >= kMinSize && *bytes <= kMaxSize) {
+        minFree = MinFree{*bytes, MinFree{}.percent};
+        return;
+    }
+    // A small integer is most likely a percentage without its "%".
+    std::string hint;
+    if (const auto* i = n.as_integer(); i && i->get() > 0 && i->get() < 100)
+        hint = "; for " + std::to_string(i->get()) + " percent write \"" +
+               std::to_string(i->get()) + "%\"";
+    r.invalid("min_free", n,
+              "a percentage of the filesystem above 0% and below 100%, such as \"5%\" or "
+              "\"2.5%\", or " +
+                  sizeRequirement(),
+              hint);
+}
+
 void readStorage(Diagnostics& diags, FieldReader& top, StorageConfig& storage) {
     const toml::table* t = top.table("storage", "[storage]");
     if (!t)
@@ -719,6 +939,8 @@ void readStorage(Diagnostics& diags, FieldReader& top, StorageConfig& storage) {
     FieldReader r(diags, *t, "storage.", "in [storage]");
     if (auto v = r.number("segment_seconds", 10, 3600, "seconds"))
         storage.segmentSeconds = *v;
+    if (const toml::node* n = r.node("min_free"))
+        readMinFree(r, *n, storage.minFree);
     r.checkKeys(kStorageKeys);
 }
 

@@ -30,6 +30,20 @@ struct SourceLocation {
     bool operator==(const SourceLocation&) const = default;
 };
 
+/// How long recordings are kept; unset means no limit of that kind.
+struct RetentionConfig {
+    std::optional<double> maxDays;     // > 0, fractional allowed ("0.5" = 12 h)
+    std::optional<uint64_t> maxBytes;  // from "400KiB", "50GiB", "2GB", or an integer
+    bool operator==(const RetentionConfig&) const = default;
+};
+
+/// Free space to keep on the state directory's filesystem: bytes, or a percentage.
+struct MinFree {
+    std::optional<uint64_t> bytes;
+    double percent = 5.0;  // used when bytes is unset
+    bool operator==(const MinFree&) const = default;
+};
+
 struct CameraConfig {
     std::string id;
     SourceKind source = SourceKind::Test;
@@ -59,16 +73,27 @@ struct CameraConfig {
 
     RecordingMode mode = RecordingMode::Continuous;
 
+    /// [camera.retention]: the owner's defaults; run-time changes (D-Bus, web
+    /// UI) are kept in the state directory and win over these.
+    RetentionConfig retention;
+
     /// Where the [[camera]] table starts; not part of equality.
     SourceLocation location;
 
     /// Equal settings: a reload leaves such a camera running untouched.
+    /// Retention is not compared: it applies without restarting the camera's
+    /// pipeline, so the daemon passes a change of it on separately.
     bool sameSettings(const CameraConfig& other) const;
 };
 
 struct StorageConfig {
     double segmentSeconds = 60.0;
+    MinFree minFree;
 };
+
+/// Parse a human size: "400KiB", "50GiB", "2GB", "1.5 MiB", "123" (bytes).
+/// Binary (KiB, MiB, GiB, TiB) and decimal (kB/KB, MB, GB, TB) units; B optional.
+std::optional<uint64_t> parseSize(std::string_view text);
 
 struct LogConfig {
     /// Level for every category, then per-category overrides, as for $PORCHLIGHT_LOG.

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "keys.h"
 #include "libcamera_cameras.h"
 #include "log.h"
 #include "porchlight-config.h"
@@ -49,10 +50,17 @@ Daemon::~Daemon() {
     shutdownDeadline_.reset();
     cameras_.clear();
     retiring_.clear();
+    storage_.reset();
 }
 
+namespace {
+ConfigResult load(const std::string& file) {
+    return file.empty() ? parseConfig({}) : loadConfig(file);
+}
+}  // namespace
+
 Expected<void> Daemon::start() {
-    ConfigResult loaded = loadConfig(configFile_);
+    ConfigResult loaded = load(configFile_);
     if (!loaded.ok()) {
         logDiagnostics(loaded.diagnostics);
         exitCode_ = 2;
@@ -74,9 +82,61 @@ Expected<void> Daemon::start() {
                             << (loaded.config->files.empty() ? std::string("defaults (no file)")
                                                              : configFile_)
                             << ", state in " << stateDir_;
+    if (options_.demo)
+        if (auto d = prepareDemoOwner(); !d) {
+            exitCode_ = 1;
+            return d;
+        }
+
+    storage::StorageOptions so;
+    so.segmentSeconds = loaded.config->storage.segmentSeconds;
+    so.minFree = loaded.config->storage.minFree;
+    auto opened = storage::Storage::open(
+        stateDir_, clock_,
+        [this](std::function<void()> fn) { boost::asio::post(io_, std::move(fn)); }, so);
+    if (!opened) {
+        exitCode_ = 1;
+        return makeError("storage: " + opened.error().message);
+    }
+    storage_ = std::move(*opened);
+    if (!storage_->hasOwner())
+        PL_LOG(DaemonLog, Warning) << "no owner yet: the cameras stream, but nothing is recorded "
+                                      "until the owner sets up the device";
+
     refreshLibcameraList();
     applyConfig(std::move(*loaded.config));
     return {};
+}
+
+Expected<void> Daemon::prepareDemoOwner() {
+    // The demo's passphrase is public by design: a demo records a test pattern.
+    constexpr const char* passphrase = "porchlight-demo";
+    if (keys::ownerExists(stateDir_)) {
+        PL_LOG(DaemonLog, Notice) << "demo: owner exists; its passphrase is \"" << passphrase
+                                  << "\" unless you changed it";
+        return {};
+    }
+    auto created = keys::createOwner(stateDir_, passphrase);
+    if (!created)
+        return makeError("demo: cannot create the owner key: " + created.error().message);
+    PL_LOG(DaemonLog, Notice) << "demo: owner created. Passphrase: \"" << passphrase
+                              << "\"  Recovery key: " << created->recoveryKey;
+    return {};
+}
+
+void Daemon::applyStorageSettings() {
+    if (!storage_)
+        return;
+    storage::StorageOptions so;
+    so.segmentSeconds = config_.storage.segmentSeconds;
+    so.minFree = config_.storage.minFree;
+    storage_->setOptions(so);
+    std::map<std::string, RetentionConfig> retention;
+    for (const auto& [id, cam] : cameras_)
+        retention[id] = cam->config().retention;
+    for (const auto& [id, next] : pendingStart_)
+        retention[id] = next.retention;
+    storage_->setConfiguredRetention(std::move(retention));
 }
 
 void Daemon::refreshLibcameraList() {
@@ -165,6 +225,7 @@ void Daemon::applyConfig(Config config) {
             continue;
         addCamera(c);
     }
+    applyStorageSettings();
 }
 
 void Daemon::addCamera(const CameraConfig& config) {
@@ -175,6 +236,23 @@ void Daemon::addCamera(const CameraConfig& config) {
                    });
     auto camera = std::make_unique<Camera>(config, clock_, std::move(factory));
     Camera* raw = camera.get();
+    adapters_[config.id] = RecordingAdapter();
+    if (storage_ && config.mode == RecordingMode::Continuous) {
+        raw->setRecordingConsumer([this, id = config.id](const EncodedFrame& frame) {
+            auto f = adapters_[id].convert(frame);
+            if (f)
+                storage_->onFrame(id, std::move(*f));
+        });
+    } else if (config.mode == RecordingMode::Events) {
+        PL_LOG(DaemonLog, Warning) << "camera " << config.id
+                                   << ": events mode records only around events, and event "
+                                      "detection is not built yet: nothing is recorded for now";
+    }
+    raw->setStateListener([this](Camera& c) {
+        // A stream that stopped or failed closes its segment; the next one starts afresh.
+        if (storage_ && (c.state() == CameraState::Retrying || c.state() == CameraState::Stopped))
+            storage_->endStream(c.id());
+    });
     cameras_[config.id] = std::move(camera);
     PL_LOG(DaemonLog, Info) << "camera " << config.id << ": " << sourceKindName(config.source)
                             << ", recording " << recordingModeName(config.mode);
@@ -225,7 +303,7 @@ Expected<std::unique_ptr<CameraStream>> Daemon::makeStream(const CameraConfig& c
 
 Expected<void> Daemon::reload() {
     PL_LOG(DaemonLog, Info) << "reloading the configuration";
-    ConfigResult loaded = loadConfig(configFile_);
+    ConfigResult loaded = load(configFile_);
     if (!loaded.ok()) {
         logDiagnostics(loaded.diagnostics);
         PL_LOG(DaemonLog, Error) << "the new configuration has " << loaded.diagnostics.size()
@@ -276,12 +354,21 @@ void Daemon::shutdown() {
 }
 
 void Daemon::maybeFinishShutdown() {
-    if (!shuttingDown_ || !cameras_.empty() || !retiring_.empty())
+    if (!shuttingDown_ || !cameras_.empty() || !retiring_.empty() || storageFinishing_)
         return;
-    shutdownDeadline_.reset();
-    PL_LOG(DaemonLog, Info) << "stopped";
-    signals_.reset();
-    io_.stop();
+    auto finished = [this] {
+        shutdownDeadline_.reset();
+        PL_LOG(DaemonLog, Info) << "stopped";
+        signals_.reset();
+        io_.stop();
+    };
+    if (!storage_) {
+        finished();
+        return;
+    }
+    // Every segment closed and on disk before we go.
+    storageFinishing_ = true;
+    storage_->finishAll(finished);
 }
 
 Camera* Daemon::camera(const std::string& id) const {

@@ -19,6 +19,8 @@
 #include "clock.h"
 #include "config.h"
 #include "options.h"
+#include "recording.h"
+#include "storage.h"
 
 namespace porchlight {
 
@@ -48,6 +50,7 @@ public:
     Camera* camera(const std::string& id) const;
     std::vector<Camera*> cameras() const;
     const std::string& stateDir() const { return stateDir_; }
+    storage::Storage* storage() const { return storage_.get(); }
 
 private:
     std::vector<CameraConfig> camerasToRun(const Config& config);
@@ -60,6 +63,8 @@ private:
     void refreshLibcameraList();
     void waitForSignal();
     void maybeFinishShutdown();
+    Expected<void> prepareDemoOwner();
+    void applyStorageSettings();
 
     boost::asio::io_context& io_;
     Clock& clock_;
@@ -76,9 +81,13 @@ private:
     std::map<std::string, CameraConfig> pendingStart_;
     std::vector<std::string> libcameraCameras_;
 
+    std::unique_ptr<storage::Storage> storage_;
+    std::map<std::string, RecordingAdapter> adapters_;
+
     std::optional<boost::asio::signal_set> signals_;
     std::unique_ptr<Timer> shutdownDeadline_;
     bool shuttingDown_ = false;
+    bool storageFinishing_ = false;
     int exitCode_ = 0;
 };
 

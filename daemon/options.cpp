@@ -32,6 +32,8 @@ Expected<Options> parseOptions(const std::vector<std::string>& args) {
             o.help = true;
         } else if (name == "--version") {
             o.version = true;
+        } else if (name == "--demo") {
+            o.demo = true;
         } else if (name == "--check-config") {
             o.checkConfig = true;
         } else if (name == "--config" || name == "-c") {
@@ -78,6 +80,8 @@ std::string usageText() {
            ")\n"
            "      --bus BUS       D-Bus bus to serve on: system (default) or session\n"
            "      --check-config  validate the configuration and exit: 0 valid, 2 not\n"
+           "      --demo          try Porchlight: the test-pattern camera, state in ./demo-state,\n"
+           "                      and an owner whose passphrase is printed\n"
            "      --version       print the version and exit\n"
            "  -h, --help          print this help and exit\n"
            "\n"
@@ -89,12 +93,17 @@ std::string usageText() {
 std::string effectiveConfigFile(const Options& options) {
     if (!options.configFile.empty())
         return options.configFile;
+    // The demo must not pick up a real installation's cameras: no file at all.
+    if (options.demo)
+        return "";
     return std::string(PORCHLIGHT_SYSCONFDIR) + "/porchlight.toml";
 }
 
 std::string effectiveStateDir(const Options& options) {
     if (!options.stateDir.empty())
         return options.stateDir;
+    if (options.demo)
+        return "demo-state";
     if (const char* s = std::getenv("STATE_DIRECTORY"); s && *s) {
         // systemd passes a colon-separated list when the unit names several.
         std::string dirs = s;

@@ -15,6 +15,9 @@ struct Options {
     std::string stateDir;    // empty: $STATE_DIRECTORY, else the built-in default
     BusKind bus = BusKind::System;
     bool checkConfig = false;
+    /// Demo mode: state in ./demo-state unless --state-dir, and an owner with a
+    /// published passphrase, so the whole product can be tried on any machine.
+    bool demo = false;
     bool help = false;
     bool version = false;
 };
@@ -24,7 +27,7 @@ Expected<Options> parseOptions(const std::vector<std::string>& args);
 
 std::string usageText();
 
-/// The configuration file to read: --config, else the installed default.
+/// The configuration file to read: --config, else the installed default ("" in demo mode: none).
 std::string effectiveConfigFile(const Options& options);
 /// The state directory: --state-dir, else $STATE_DIRECTORY (its first entry), else the default.
 std::string effectiveStateDir(const Options& options);

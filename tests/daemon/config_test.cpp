@@ -274,7 +274,7 @@ const BadCase kBadCases[] = {
     {"unknown camera key, close to a real one", "[[camera]]\nid = \"door\"\n\nwidht = 1280\n",
      "main.toml:4:1: unknown key \"widht\" in [[camera]] \"door\"; did you mean \"width\"?",
      "(allowed for source \"test\": id, source, mode, pattern, width, height, framerate, "
-     "bitrate, keyframe_interval)"},
+     "bitrate, keyframe_interval, retention)"},
     {"unknown camera key, not close to anything", "[[camera]]\nid = \"door\"\n  colour = 1\n",
      "main.toml:3:3: unknown key \"colour\" in [[camera]] \"door\" (allowed", "keyframe_interval"},
     {"unknown top-level table", "[storage]\nsegment_seconds = 20\n\n[web]\nport = 8080\n",
@@ -284,7 +284,7 @@ const BadCase kBadCases[] = {
     {"unknown storage key", "[storage]\nsegment_second = 20\n",
      "main.toml:2:1: unknown key \"segment_second\" in [storage]; did you mean "
      "\"segment_seconds\"?",
-     "(allowed: segment_seconds)"},
+     "(allowed: segment_seconds, min_free)"},
     {"unknown log key", "[log]\nlevels = \"debug\"\n",
      "main.toml:2:1: unknown key \"levels\" in [log]; did you mean \"level\"?",
      "(allowed: level, categories)"},
@@ -397,6 +397,66 @@ const BadCase kBadCases[] = {
      "main.toml:2:19: storage.segment_seconds must be a number of seconds from 10 to 3600, got "
      "3600.5",
      ""},
+    {"retention max_days zero", "[[camera]]\nid = \"door\"\n[camera.retention]\nmax_days = 0\n",
+     "main.toml:4:12: camera \"door\": retention.max_days must be a number of days greater than 0 "
+     "and at most 3650 (fractions allowed, such as 0.5), got 0",
+     ""},
+    {"retention max_days negative",
+     "[[camera]]\nid = \"door\"\n[camera.retention]\nmax_days = -1.5\n",
+     "main.toml:4:12: camera \"door\": retention.max_days must be", "got -1.5"},
+    {"retention max_days too long",
+     "[[camera]]\nid = \"door\"\n[camera.retention]\nmax_days = 3651\n",
+     "main.toml:4:12: camera \"door\": retention.max_days must be", "at most 3650"},
+    {"retention max_days as a string",
+     "[[camera]]\nid = \"door\"\n[camera.retention]\nmax_days = \"a\"\n",
+     "main.toml:4:12: camera \"door\": retention.max_days must be a number of days", "got \"a\""},
+    {"retention max_days nan", "[[camera]]\nid = \"door\"\n[camera.retention]\nmax_days = nan\n",
+     "main.toml:4:12: camera \"door\": retention.max_days must be", "got nan"},
+    {"retention max_bytes with an unknown unit",
+     "[[camera]]\nid = \"door\"\n[camera.retention]\nmax_bytes = \"12 parsecs\"\n",
+     "main.toml:4:13: camera \"door\": retention.max_bytes must be a size of at least 64 KiB, "
+     "written as a string such as \"50GiB\", \"2GB\" or \"1.5 MiB\" (units B, KiB, MiB, GiB, "
+     "TiB, kB, MB, GB, TB) or as an integer number of bytes, got \"12 parsecs\"",
+     ""},
+    {"retention max_bytes below 64 KiB",
+     "[[camera]]\nid = \"door\"\n[camera.retention]\nmax_bytes = \"10KiB\"\n",
+     "main.toml:4:13: camera \"door\": retention.max_bytes must be a size of at least 64 KiB",
+     "got \"10KiB\" (10240 bytes)"},
+    {"retention max_bytes negative",
+     "[[camera]]\nid = \"door\"\n[camera.retention]\nmax_bytes = -1\n",
+     "main.toml:4:13: camera \"door\": retention.max_bytes must be a size", "got -1"},
+    {"retention max_bytes as a float",
+     "[[camera]]\nid = \"door\"\n[camera.retention]\nmax_bytes = 5e9\n",
+     "main.toml:4:13: camera \"door\": retention.max_bytes must be a size", "integer number"},
+    {"retention max_bytes beyond what the index stores",
+     "[[camera]]\nid = \"door\"\n[camera.retention]\nmax_bytes = \"16000000TiB\"\n",
+     "main.toml:4:13: camera \"door\": retention.max_bytes must be a size below 8 EiB", ""},
+    {"unknown retention key", "[[camera]]\nid = \"door\"\n[camera.retention]\nmax_day = 7\n",
+     "main.toml:4:1: unknown key \"max_day\" in [camera.retention] of camera \"door\"; did you "
+     "mean \"max_days\"?",
+     "(allowed: max_days, max_bytes)"},
+    {"retention as a number", "[[camera]]\nid = \"door\"\nretention = 7\n",
+     "main.toml:3:13: camera \"door\": retention must be a table, written [camera.retention], got "
+     "7",
+     ""},
+    {"retention without a camera", "[camera.retention]\nmax_days = 7\n",
+     "main.toml:1:1: camera must be an array of tables", ""},
+    {"min_free above 100%", "[storage]\nmin_free = \"150%\"\n",
+     "main.toml:2:12: storage.min_free must be a percentage of the filesystem above 0% and below "
+     "100%, such as \"5%\" or \"2.5%\", or a size of at least 64 KiB",
+     "got \"150%\""},
+    {"min_free 0%", "[storage]\nmin_free = \"0%\"\n",
+     "main.toml:2:12: storage.min_free must be a percentage", "got \"0%\""},
+    {"min_free negative percentage", "[storage]\nmin_free = \"-5%\"\n",
+     "main.toml:2:12: storage.min_free must be a percentage", "got \"-5%\""},
+    {"min_free percentage in exponent form", "[storage]\nmin_free = \"1e1%\"\n",
+     "main.toml:2:12: storage.min_free must be a percentage", "got \"1e1%\""},
+    {"min_free with an unknown unit", "[storage]\nmin_free = \"2 gigs\"\n",
+     "main.toml:2:12: storage.min_free must be a percentage", "got \"2 gigs\""},
+    {"min_free as a small integer", "[storage]\nmin_free = 5\n",
+     "main.toml:2:12: storage.min_free must be a percentage", "got 5; for 5 percent write \"5%\""},
+    {"min_free as a float", "[storage]\nmin_free = 0.05\n",
+     "main.toml:2:12: storage.min_free must be a percentage", "got 0.05"},
     {"bad log level", "[log]\nlevel = \"verbose\"\n",
      "main.toml:2:9: log.level must be one of \"error\", \"warning\", \"notice\", \"info\", "
      "\"debug\", got \"verbose\"",
@@ -411,6 +471,220 @@ const BadCase kBadCases[] = {
      "\"pipeline=debug\"",
      ""},
 };
+
+struct SizeCase {
+    const char* text;
+    std::optional<uint64_t> bytes;  // nullopt: must be refused
+};
+
+TEST(Config, ParseSize) {
+    constexpr uint64_t KiB = 1024, MiB = KiB * 1024, GiB = MiB * 1024, TiB = GiB * 1024;
+    const SizeCase cases[] = {
+        {"400KiB", 409'600},
+        {"50GiB", 50 * GiB},
+        {"2GB", 2'000'000'000},
+        {"1.5 MiB", 1'572'864},
+        {"123", 123},
+        {"123B", 123},
+        {"123 b", 123},
+        {"0", 0},
+        {"1.0", 1},
+        {"  7 MiB  ", 7 * MiB},
+        {"3\tTiB", 3 * TiB},
+        {"1kB", 1'000},
+        {"1KB", 1'000},
+        {"2MB", 2'000'000},
+        {"2TB", 2'000'000'000'000},
+        {"1kib", KiB},
+        {"1KIB", KiB},
+        {"1mb", 1'000'000},
+        {"4Gi", 4 * GiB},
+        {"0.5KiB", 512},
+        {"0.1GiB", 107'374'182},   // 107374182.4, rounded to the nearest byte
+        {"0.0005KiB", 1},          // 0.512
+        {"0.0004KiB", 0},          // 0.4096
+        {"1.0005kB", 1'001},       // 1000.5: halves round up
+        {"2.5GB", 2'500'000'000},  // exact, unlike 2.5 * 1e9 in some doubles
+        {"0.333333333333333333333333GiB", 357'913'941},
+        {"18446744073709551615", UINT64_MAX},
+        {"16777215.99999999999TiB", 16'777'215 * TiB + (TiB - 11)},  // just below 2^64
+        {"18446744073709551616", std::nullopt},                      // 2^64
+        {"16777216TiB", std::nullopt},                               // 2^64 too
+        {"99999999999999999999999", std::nullopt},
+        {"", std::nullopt},
+        {"   ", std::nullopt},
+        {"KiB", std::nullopt},
+        {"-1", std::nullopt},
+        {"-1KiB", std::nullopt},
+        {"+1", std::nullopt},
+        {"1.", std::nullopt},
+        {".5GiB", std::nullopt},
+        {"1..5GiB", std::nullopt},
+        {"1.5", std::nullopt},  // a fraction of a byte
+        {"1.5B", std::nullopt},
+        {"1e9", std::nullopt},
+        {"12 parsecs", std::nullopt},
+        {"2G", std::nullopt},  // 1000 or 1024? refused rather than guessed
+        {"2K", std::nullopt},
+        {"2 M", std::nullopt},
+        {"2 GiBs", std::nullopt},
+        {"2 Gib ", 2 * GiB},
+        {"2 G iB", std::nullopt},
+        {"1,5GiB", std::nullopt},
+        {"5%", std::nullopt},
+        {"0x10", std::nullopt},
+        {"inf", std::nullopt},
+    };
+    for (const SizeCase& c : cases) {
+        SCOPED_TRACE(c.text);
+        EXPECT_EQ(parseSize(c.text), c.bytes);
+    }
+}
+
+TEST(Config, RetentionAndMinFreeDefaults) {
+    Config c = parseOk("[[camera]]\nid = \"door\"\n");
+    ASSERT_THAT(c.cameras, SizeIs(1));
+    EXPECT_EQ(c.cameras[0].retention.maxDays, std::nullopt);
+    EXPECT_EQ(c.cameras[0].retention.maxBytes, std::nullopt);
+    EXPECT_EQ(c.storage.minFree.bytes, std::nullopt);
+    EXPECT_EQ(c.storage.minFree.percent, 5.0);
+}
+
+TEST(Config, Retention) {
+    Config c = parseOk(R"([[camera]]
+id = "door"
+width = 640
+
+[camera.retention]
+max_days = 30
+max_bytes = "50GiB"
+
+[[camera]]
+id = "yard"
+retention = { max_days = 0.5, max_bytes = "2GB" }
+
+[[camera]]
+id = "gate"
+source = "rtsp"
+url = "rtsp://cam/s"
+[camera.retention]
+max_bytes = 1048576
+
+[[camera]]
+id = "shed"
+[camera.retention]
+max_days = 3650
+max_bytes = "1.5 MiB"
+
+[[camera]]
+id = "none"
+[camera.retention]
+)");
+    ASSERT_THAT(c.cameras, SizeIs(5));
+    EXPECT_EQ(c.cameras[0].width, 640);
+    EXPECT_EQ(c.cameras[0].retention.maxDays, 30.0);
+    EXPECT_EQ(c.cameras[0].retention.maxBytes, 50ULL << 30);
+    EXPECT_EQ(c.cameras[1].retention.maxDays, 0.5);
+    EXPECT_EQ(c.cameras[1].retention.maxBytes, 2'000'000'000ULL);
+    EXPECT_EQ(c.cameras[2].retention.maxDays, std::nullopt);
+    EXPECT_EQ(c.cameras[2].retention.maxBytes, 1ULL << 20);
+    EXPECT_EQ(c.cameras[3].retention.maxDays, 3650.0);
+    EXPECT_EQ(c.cameras[3].retention.maxBytes, 1'572'864ULL);
+    EXPECT_EQ(c.cameras[4].retention, RetentionConfig{});
+}
+
+TEST(Config, MinFree) {
+    struct Case {
+        const char* value;
+        std::optional<uint64_t> bytes;
+        double percent;
+    };
+    const Case cases[] = {
+        {"\"5%\"", std::nullopt, 5.0},    {"\"2.5%\"", std::nullopt, 2.5},
+        {"\"0.1 %\"", std::nullopt, 0.1}, {"\"99.9%\"", std::nullopt, 99.9},
+        {"\"2GiB\"", 2ULL << 30, 5.0},    {"\"500 MB\"", 500'000'000, 5.0},
+        {"1073741824", 1ULL << 30, 5.0},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.value);
+        Config config = parseOk(std::string("[storage]\nmin_free = ") + c.value + "\n");
+        EXPECT_EQ(config.storage.minFree.bytes, c.bytes);
+        EXPECT_EQ(config.storage.minFree.percent, c.percent);
+    }
+}
+
+TEST(Config, ReportsEveryRetentionMistakeInOneGo) {
+    ConfigResult r = parse(R"([[camera]]
+id = "door"
+[camera.retention]
+max_days = 0
+max_bytes = "12 parsecs"
+continuous_days = 3
+
+[storage]
+min_free = "150%"
+)");
+    EXPECT_THAT(
+        messages(r),
+        ElementsAre(StartsWith("main.toml:4:12: camera \"door\": retention.max_days must be"),
+                    StartsWith("main.toml:5:13: camera \"door\": retention.max_bytes must be"),
+                    StartsWith("main.toml:6:1: unknown key \"continuous_days\" in "
+                               "[camera.retention] of camera \"door\""),
+                    StartsWith("main.toml:9:12: storage.min_free must be")));
+}
+
+TEST(Config, DropInChangesACamerasRetentionKeyByKey) {
+    ConfigResult r = parseConfig({
+        {"main.toml", R"([[camera]]
+id = "door"
+width = 640
+[camera.retention]
+max_days = 30
+max_bytes = "50GiB"
+
+[[camera]]
+id = "yard"
+
+[storage]
+min_free = "10%"
+)"},
+        {"10-a.toml", R"([[camera]]
+id = "door"
+[camera.retention]
+max_days = 7
+
+[[camera]]
+id = "yard"
+[camera.retention]
+max_bytes = "2GB"
+
+[storage]
+min_free = "20GiB"
+)"},
+    });
+    ASSERT_TRUE(r.ok()) << ::testing::PrintToString(messages(r));
+    const Config& c = *r.config;
+    ASSERT_THAT(c.cameras, SizeIs(2));
+    EXPECT_EQ(c.cameras[0].width, 640);
+    EXPECT_EQ(c.cameras[0].retention.maxDays, 7.0);                // 10-a
+    EXPECT_EQ(c.cameras[0].retention.maxBytes, 50ULL << 30);       // main
+    EXPECT_EQ(c.cameras[1].retention.maxDays, std::nullopt);       // neither
+    EXPECT_EQ(c.cameras[1].retention.maxBytes, 2'000'000'000ULL);  // 10-a
+    EXPECT_EQ(c.storage.minFree.bytes, 20ULL << 30);
+}
+
+TEST(Config, ErrorInADropInsRetentionPointsIntoTheDropIn) {
+    ConfigResult r = parseConfig({
+        {"main.toml", "[[camera]]\nid = \"door\"\n[camera.retention]\nmax_days = 30\n"},
+        {"10-a.toml",
+         "[[camera]]\nid = \"door\"\n\n[camera.retention]\nmax_bytes = \"2 GB\"\n"
+         "max_dayz = 3\n"},
+    });
+    EXPECT_THAT(messages(r),
+                ElementsAre(StartsWith("10-a.toml:6:1: unknown key \"max_dayz\" in "
+                                       "[camera.retention] of camera \"door\"; did you mean "
+                                       "\"max_days\"?")));
+}
 
 TEST(Config, EachMistakeIsReportedWhereItIs) {
     for (const BadCase& c : kBadCases) {
@@ -674,6 +948,16 @@ TEST(Config, SameSettingsIgnoresLocation) {
     EXPECT_FALSE(a.cameras[0].sameSettings(b.cameras[0]));
 }
 
+TEST(Config, SameSettingsIgnoresRetention) {
+    // Retention changes apply without restarting the camera's pipeline.
+    Config a = parseOk("[[camera]]\nid = \"door\"\n[camera.retention]\nmax_days = 30\n");
+    Config b = parseOk("[[camera]]\nid = \"door\"\n[camera.retention]\nmax_bytes = \"1GiB\"\n");
+    ASSERT_THAT(a.cameras, SizeIs(1));
+    ASSERT_THAT(b.cameras, SizeIs(1));
+    EXPECT_NE(a.cameras[0].retention, b.cameras[0].retention);
+    EXPECT_TRUE(a.cameras[0].sameSettings(b.cameras[0]));
+}
+
 TEST(Config, ShippedDefaultConfigIsValid) {
     std::string path = std::string(PORCHLIGHT_SOURCE_DIR) + "/config/porchlight.toml";
     ConfigResult r = loadConfig(path);
@@ -704,6 +988,7 @@ TEST(Config, ShippedDefaultConfigExamplesAreValidAndDefaultsTrue) {
     ASSERT_TRUE(r.ok()) << ::testing::PrintToString(messages(r)) << "\n" << text;
     const Config& c = *r.config;
     EXPECT_EQ(c.storage.segmentSeconds, StorageConfig{}.segmentSeconds);
+    EXPECT_EQ(c.storage.minFree, StorageConfig{}.minFree);
     EXPECT_EQ(c.log.level, LogConfig{}.level);
 
     // One example of each source.
@@ -713,6 +998,12 @@ TEST(Config, ShippedDefaultConfigExamplesAreValidAndDefaultsTrue) {
     EXPECT_THAT(kinds, ::testing::UnorderedElementsAre(SourceKind::Test, SourceKind::Libcamera,
                                                        SourceKind::V4l2, SourceKind::Rtsp,
                                                        SourceKind::File));
+    // The retention example is on the libcamera camera.
+    auto door = std::find_if(c.cameras.begin(), c.cameras.end(),
+                             [](const CameraConfig& cam) { return cam.id == "door"; });
+    ASSERT_NE(door, c.cameras.end());
+    EXPECT_EQ(door->retention.maxDays, 30.0);
+    EXPECT_EQ(door->retention.maxBytes, 50ULL << 30);
     // The test example spells out every default.
     for (const CameraConfig& cam : c.cameras) {
         if (cam.source != SourceKind::Test)

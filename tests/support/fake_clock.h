@@ -39,6 +39,8 @@ public:
         now_ = end;
     }
     size_t pendingTimers() const { return pending_.size(); }
+    /// Set the wall clock (as NTP might): steady time is not affected.
+    void setWall(WallTime wall) { wall_ = wall - (now_ - TimePoint{}); }
 
 private:
     struct Entry {

@@ -1,0 +1,219 @@
+// Start-up repair: bring the index and the segment files into agreement.
+//
+// Runs before any recording starts, with no key (the device has none): it
+// relies on the clear framing of the segment format (see segment_file.h)
+// to tell complete records from a torn tail.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+#include <vector>
+
+#include "log.h"
+#include "segment_file.h"
+#include "storage.h"
+
+PL_DECLARE_LOG_CATEGORY(StorageLog)
+
+namespace porchlight::storage {
+
+namespace {
+
+/// Where files go that are ours by name but whose header is unreadable: kept
+/// (we never destroy what might be the owner's), but out of the index.
+std::filesystem::path quarantine(Index& index, const std::filesystem::path& file) {
+    std::error_code ec;
+    const auto dir = index.stateDir() / "damaged";
+    std::filesystem::create_directories(dir, ec);
+    auto target = dir / file.filename();
+    std::filesystem::rename(file, target, ec);
+    return ec ? file : target;
+}
+
+/// Trim a torn tail and report what the file holds; nullopt when it holds no
+/// video (header and init only), in which case the caller removes it.
+struct Found {
+    segment::Scan scan;
+    bool hasVideo = false;
+};
+
+/// Whether the bytes after \a from are what a crash leaves: a record cut
+/// short, or zeros (a power cut after the file grew but before its data
+/// landed). Anything else is damage in the middle of a file, which is not
+/// cut away: the records after it may still be good.
+bool tornTail(const std::filesystem::path& file, const segment::Scan& sc) {
+    if (sc.problem.rfind("torn record", 0) == 0)
+        return true;
+    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    std::vector<char> buf(1 << 16);
+    off_t at = static_cast<off_t>(sc.validBytes);
+    bool zeros = true;
+    for (;;) {
+        ssize_t n = ::pread(fd, buf.data(), buf.size(), at);
+        if (n <= 0)
+            break;
+        if (std::any_of(buf.begin(), buf.begin() + n, [](char c) { return c != 0; })) {
+            zeros = false;
+            break;
+        }
+        at += n;
+    }
+    ::close(fd);
+    return zeros;
+}
+
+Expected<Found> inspect(const std::filesystem::path& file, ReconcileReport& report) {
+    auto sc = segment::scan(file);
+    if (!sc)
+        return sc.error();
+    Found f{*sc, false};
+    if (sc->validBytes < sc->fileBytes && !tornTail(file, *sc)) {
+        PL_LOG(StorageLog, Error) << "repair: " << file.string() << ": " << sc->problem
+                                  << "; damaged before its end, so it is kept whole (check it "
+                                     "with porchlight-vault verify)";
+        f.hasVideo = true;
+        return f;
+    }
+    if (sc->validBytes < sc->fileBytes) {
+        if (auto t = segment::truncateTo(file, sc->validBytes); !t)
+            return t.error();
+        PL_LOG(StorageLog, Notice)
+            << "repair: " << file.string() << ": trimmed " << (sc->fileBytes - sc->validBytes)
+            << " bytes after the last complete fragment (" << sc->problem << ")";
+        ++report.trimmed;
+        f.scan.fileBytes = sc->validBytes;
+    }
+    // Records: init, fragments, final. Video means at least one fragment.
+    const uint32_t fragments = sc->records - (sc->records > 0 ? 1 : 0) - (sc->finished ? 1 : 0);
+    f.hasVideo = fragments > 0;
+    return f;
+}
+
+}  // namespace
+
+Expected<ReconcileReport> reconcile(Index& index) {
+    ReconcileReport report;
+    const auto root = index.stateDir();
+
+    // 1. Deletions a crash interrupted: the row is already gone, finish the rest.
+    auto garbage = index.garbage();
+    if (!garbage)
+        return garbage.error();
+    for (const auto& path : *garbage) {
+        ::unlink((root / path).c_str());
+        if (auto r = index.forgetGarbage(path); !r)
+            return r.error();
+        PL_LOG(StorageLog, Notice) << "repair: finished deleting " << path;
+        ++report.garbageFinished;
+    }
+
+    // 2. Every segment file on disk.
+    std::set<std::string> onDisk;
+    std::error_code ec;
+    const auto recordings = root / "recordings";
+    if (std::filesystem::exists(recordings, ec)) {
+        for (auto it = std::filesystem::recursive_directory_iterator(recordings, ec);
+             !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+            if (!it->is_regular_file())
+                continue;
+            if (it->path().extension() != ".plseg")
+                continue;
+            onDisk.insert(std::filesystem::relative(it->path(), root).string());
+        }
+    }
+
+    // 3. Rows without files, and rows a crash left "writing".
+    auto all = index.segments("", INT64_MIN, INT64_MAX);
+    if (!all)
+        return all.error();
+    std::set<std::string> indexed;
+    for (const auto& row : *all) {
+        indexed.insert(row.path);
+        if (!onDisk.count(row.path)) {
+            PL_LOG(StorageLog, Warning)
+                << "repair: " << row.path << " is in the index but not on disk; forgetting it";
+            if (auto r = index.removeSegmentRow(row.id); !r)
+                return r.error();
+            ++report.removedMissing;
+            continue;
+        }
+        if (row.state != SegmentState::Writing)
+            continue;
+        const auto file = root / row.path;
+        auto found = inspect(file, report);
+        if (!found) {
+            auto moved = quarantine(index, file);
+            PL_LOG(StorageLog, Error) << "repair: " << row.path << ": " << found.error().message
+                                      << "; moved to " << moved.string();
+            if (auto r = index.removeSegmentRow(row.id); !r)
+                return r.error();
+            ++report.quarantined;
+            continue;
+        }
+        if (!found->hasVideo) {
+            ::unlink(file.c_str());
+            if (auto r = index.removeSegmentRow(row.id); !r)
+                return r.error();
+            PL_LOG(StorageLog, Notice)
+                << "repair: removed " << row.path << " (a crash left it with no video in it)";
+            ++report.removedEmpty;
+            continue;
+        }
+        const SegmentState state =
+            found->scan.finished ? SegmentState::Complete : SegmentState::Repaired;
+        if (auto r = index.updateSegment(row.id, found->scan.endUs, found->scan.validBytes, state);
+            !r)
+            return r.error();
+        if (found->scan.finished) {
+            ++report.closed;
+            PL_LOG(StorageLog, Info) << "repair: " << row.path << " was complete; index updated";
+        } else {
+            PL_LOG(StorageLog, Notice)
+                << "repair: " << row.path << " was cut by a crash; kept up to its last fragment";
+        }
+    }
+
+    // 4. Files the index does not know: adopt what holds video.
+    for (const auto& path : onDisk) {
+        if (indexed.count(path))
+            continue;
+        const auto file = root / path;
+        auto found = inspect(file, report);
+        if (!found) {
+            auto moved = quarantine(index, file);
+            PL_LOG(StorageLog, Error) << "repair: " << path << ": " << found.error().message
+                                      << "; moved to " << moved.string();
+            ++report.quarantined;
+            continue;
+        }
+        if (!found->hasVideo) {
+            ::unlink(file.c_str());
+            PL_LOG(StorageLog, Notice) << "repair: removed " << path << " (no video in it)";
+            ++report.removedEmpty;
+            continue;
+        }
+        SegmentRow row;
+        row.camera = found->scan.identity.camera;
+        row.sequence = found->scan.identity.sequence;
+        row.startUs = found->scan.identity.startUs;
+        row.endUs = found->scan.endUs;
+        row.bytes = found->scan.validBytes;
+        row.path = path;
+        row.state = found->scan.finished ? SegmentState::Complete : SegmentState::Repaired;
+        if (auto r = index.addSegment(row); !r) {
+            // Most likely the same camera and sequence under another name: keep the file, say so.
+            PL_LOG(StorageLog, Error)
+                << "repair: cannot adopt " << path << ": " << r.error().message;
+            continue;
+        }
+        PL_LOG(StorageLog, Notice)
+            << "repair: adopted " << path << " (on disk, but missing from the index)";
+        ++report.adopted;
+    }
+    return report;
+}
+
+}  // namespace porchlight::storage

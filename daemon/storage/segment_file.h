@@ -1,0 +1,117 @@
+// Encrypted segment files: the on-disk format of docs/ref/format.md.
+//
+// A segment is a clear header (identity, the segment key sealed to the
+// owner's public key, the secretstream header) followed by records, one per
+// chunk: the fMP4 init segment first, then one record per fragment. Each
+// record carries a clear checksum so the device (which cannot decrypt) can
+// still tell a complete record from a torn one after a crash; the owner's key
+// then authenticates every byte.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "expected.h"
+#include "keys.h"
+
+namespace porchlight::segment {
+
+/// What identifies a segment; bound into every chunk as associated data.
+struct Identity {
+    std::string camera;
+    uint64_t sequence = 0;
+    int64_t startUs = 0;  // wall clock, µs since the epoch
+    bool operator==(const Identity&) const = default;
+};
+
+enum class ChunkKind : uint8_t { Init = 1, Fragment = 2 };
+
+/// Whether \a error (from Writer::create, append or finish) means the disk or
+/// quota is full (ENOSPC, EDQUOT): make room and start a new segment, rather
+/// than treat the disk as failing. Such messages start with "disk full:".
+bool isDiskFullError(const Error& error);
+
+/// Writes one segment. Not thread-safe; the recorder's writer thread owns it.
+class Writer {
+public:
+    /// Create \a path (must not exist) and write the header. The per-segment
+    /// key exists only inside this object and is wiped with it.
+    static Expected<Writer> create(const std::filesystem::path& path, const Identity& identity,
+                                   const keys::PublicKey& owner);
+    Writer(Writer&&) noexcept;
+    Writer& operator=(Writer&&) noexcept;
+    ~Writer();
+
+    /// Encrypt and write one chunk; \a endUs is the wall-clock end of the
+    /// media in it (clear in the record, for the index and for repair).
+    /// With \a sync the data is fdatasync'd before returning.
+    Expected<void> append(ChunkKind kind, std::span<const uint8_t> plaintext, int64_t endUs,
+                          bool sync);
+    /// Write the final record (marks a cleanly closed segment), fsync, close.
+    Expected<void> finish(int64_t endUs);
+    /// Bytes on disk so far.
+    uint64_t size() const;
+
+private:
+    Writer();
+    struct State;
+    std::unique_ptr<State> s_;
+};
+
+/// What the device can learn without any key: header and record framing.
+struct Scan {
+    Identity identity;
+    uint64_t headerBytes = 0;
+    uint64_t validBytes = 0;  // header + every complete, checksummed record
+    uint64_t fileBytes = 0;   // may be larger: a torn record at the end
+    uint32_t records = 0;     // complete records (init + fragments + final)
+    bool finished = false;    // the final record is present
+    int64_t endUs = 0;        // end of the last complete record (startUs if none)
+    std::string problem;      // why validBytes < fileBytes, with the offset
+};
+
+/// Read header and framing. An unreadable header is an error (not ours, or
+/// destroyed); a torn tail is not (it is reported in Scan::problem).
+Expected<Scan> scan(const std::filesystem::path& path);
+
+/// Cut a torn tail off (to Scan::validBytes) and fsync: the crash repair.
+Expected<void> truncateTo(const std::filesystem::path& path, uint64_t validBytes);
+
+/// A decrypted chunk.
+struct Chunk {
+    ChunkKind kind;
+    int64_t endUs;
+    uint64_t offset;  // of its record in the file
+    std::vector<uint8_t> plaintext;
+};
+
+/// Decrypts and authenticates a segment with the owner's secret key.
+class Reader {
+public:
+    /// \a expected, when given, must match the header (the index's identity
+    /// for this file): a swapped or renamed file is then an error.
+    static Expected<Reader> open(const std::filesystem::path& path, const keys::OwnerKeyPair& owner,
+                                 const std::optional<Identity>& expected = std::nullopt);
+    Reader(Reader&&) noexcept;
+    Reader& operator=(Reader&&) noexcept;
+    ~Reader();
+
+    const Identity& identity() const;
+    /// The next chunk; nullopt at the end (after the final record, or at a
+    /// cleanly truncated end). Any failed authentication is an error naming
+    /// the file offset; the chunks before it were good.
+    Expected<std::optional<Chunk>> next();
+    /// Whether the final record was seen (the segment was closed cleanly).
+    bool finished() const;
+
+private:
+    Reader();
+    struct State;
+    std::unique_ptr<State> s_;
+};
+
+}  // namespace porchlight::segment

@@ -1,0 +1,595 @@
+// Recording storage: see storage.h.
+#include "storage.h"
+
+#include <fcntl.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "log.h"
+#include "segment_file.h"
+
+PL_DEFINE_LOG_CATEGORY(StorageLog, "storage")
+
+namespace porchlight::storage {
+
+namespace {
+
+// Rounded, so a 15 fps stream's 66 666 667 ns frames are 6000 ticks each, not 5999.
+int64_t nsToTicks(int64_t ns) {
+    return (ns >= 0 ? ns * 9 + 50'000 : ns * 9 - 50'000) / 100'000;
+}
+int64_t ticksToUs(int64_t ticks) {
+    return ticks * 100 / 9;
+}
+
+/// fsync a directory, so a new or removed entry in it survives a power cut.
+void syncDirectory(const std::filesystem::path& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ::fsync(fd);
+    ::close(fd);
+}
+
+/// Create the directories of \a file below \a root, fsyncing each parent that got a new entry.
+std::error_code makeParents(const std::filesystem::path& root, const std::filesystem::path& file) {
+    std::error_code ec;
+    std::filesystem::path dir = root;
+    for (const auto& part : file.parent_path()) {
+        std::filesystem::path next = dir / part;
+        if (!std::filesystem::exists(next, ec)) {
+            if (!std::filesystem::create_directory(next, ec) && ec)
+                return ec;
+            std::filesystem::permissions(next, std::filesystem::perms::owner_all,
+                                         std::filesystem::perm_options::replace, ec);
+            syncDirectory(dir);
+        }
+        dir = next;
+    }
+    return {};
+}
+
+}  // namespace
+
+/// A segment being written. Loop-side fields are touched only on the loop,
+/// writer-side fields only in DiskWorker jobs (which run one at a time).
+struct Storage::Segment {
+    // loop side
+    segment::Identity identity;
+    std::string path;  // relative to the state directory
+    int64_t rowId = 0;
+    int64_t endUs = 0;  // end of the last fragment handed to the writer
+    // writer side
+    std::optional<segment::Writer> writer;
+    bool failed = false;
+};
+
+struct Storage::Recorder {
+    std::string camera;
+    std::shared_ptr<const mp4::TrackInfo> track;
+    std::shared_ptr<Segment> segment;
+    int64_t firstDtsNs = 0;
+    std::optional<VideoFrame> held;  // waits for the next frame to know its duration
+    std::vector<mp4::Sample> fragment;
+    uint32_t fragmentSequence = 0;
+    uint32_t lastDurationTicks = 3000;
+    uint64_t nextSequence = 0;
+};
+
+Expected<std::unique_ptr<Storage>> Storage::open(const std::filesystem::path& stateDir,
+                                                 Clock& clock, Post post, StorageOptions options) {
+    std::error_code ec;
+    std::filesystem::create_directories(stateDir / "recordings", ec);
+    if (ec)
+        return makeError("cannot create " + (stateDir / "recordings").string() + ": " +
+                         ec.message());
+    auto index = Index::open(stateDir);
+    if (!index)
+        return index.error();
+    auto report = reconcile(*index);
+    if (!report)
+        return report.error();
+    std::unique_ptr<Storage> s(
+        new Storage(stateDir, clock, std::move(post), std::move(options), std::move(*index)));
+    s->report_ = *report;
+    auto overrides = s->index_.retentionOverrides();
+    if (overrides)
+        s->overrides_ = std::move(*overrides);
+    s->reloadOwner();
+    s->scheduleRetention();
+    return s;
+}
+
+Storage::Storage(const std::filesystem::path& stateDir, Clock& clock, Post post,
+                 StorageOptions options, Index index)
+    : stateDir_(stateDir),
+      clock_(clock),
+      post_(std::move(post)),
+      options_(std::move(options)),
+      index_(std::move(index)),
+      alive_(std::make_shared<bool>(true)),
+      worker_(std::make_unique<DiskWorker>()) {}
+
+Storage::~Storage() {
+    retentionTimer_.reset();
+    // Close what is open so no segment is left "writing" by an orderly exit.
+    for (auto& [camera, r] : recorders_)
+        closeSegment(*r, std::nullopt);
+    worker_.reset();
+}
+
+void Storage::reloadOwner() {
+    auto pk = keys::loadPublicKey(stateDir_);
+    if (pk) {
+        if (!publicKey_)
+            PL_LOG(StorageLog, Info) << "owner key present: recording is on";
+        publicKey_ = *pk;
+        warnedNoOwner_ = false;
+    } else {
+        publicKey_.reset();
+    }
+}
+
+void Storage::setOptions(StorageOptions options) {
+    options_ = std::move(options);
+    enforceRetention();
+}
+
+void Storage::setConfiguredRetention(std::map<std::string, RetentionConfig> retention) {
+    configured_ = std::move(retention);
+    enforceRetention();
+}
+
+Expected<void> Storage::setRetention(const std::string& camera, const RetentionConfig& retention) {
+    if (auto r = index_.setRetentionOverride(camera, retention); !r)
+        return r;
+    overrides_[camera] = retention;
+    PL_LOG(StorageLog, Info) << "camera " << camera << ": retention set by the owner";
+    enforceRetention();
+    return {};
+}
+
+RetentionConfig Storage::retentionFor(const std::string& camera) const {
+    if (auto o = overrides_.find(camera); o != overrides_.end())
+        return o->second;
+    if (auto c = configured_.find(camera); c != configured_.end())
+        return c->second;
+    return {};
+}
+
+void Storage::onFrame(const std::string& camera, VideoFrame&& frame) {
+    if (!publicKey_) {
+        if (!warnedNoOwner_) {
+            PL_LOG(StorageLog, Warning)
+                << "no owner key yet: nothing is recorded until the owner sets up the device "
+                   "(web UI setup, or porchlight-vault init)";
+            warnedNoOwner_ = true;
+        }
+        return;
+    }
+    auto& slot = recorders_[camera];
+    if (!slot) {
+        slot = std::make_unique<Recorder>();
+        slot->camera = camera;
+        auto next = index_.nextSequence(camera);
+        slot->nextSequence = next ? *next : 1;
+    }
+    Recorder& r = *slot;
+
+    if (r.segment) {
+        const bool newCodec = !frame.track || !r.track || !(*frame.track == *r.track);
+        const bool backwards = r.held && frame.dtsNs <= r.held->dtsNs;
+        // Measured on the stream's clock, with half a frame's slack, so a keyframe
+        // due exactly at segment_seconds is not missed by scheduling jitter.
+        const bool due = frame.keyframe && static_cast<double>(frame.dtsNs - r.firstDtsNs) >=
+                                               options_.segmentSeconds * 1e9 - 20e6;
+        if (newCodec || backwards)
+            closeSegment(r, std::nullopt);
+        else if (due)
+            closeSegment(r, frame.dtsNs);
+    }
+    if (!r.segment) {
+        // Every segment starts on a keyframe, so each one plays on its own.
+        if (!frame.keyframe || !frame.track)
+            return;
+        r.track = frame.track;
+        openSegment(r, frame);
+        if (!r.segment)
+            return;
+        r.held = std::move(frame);
+        return;
+    }
+    pushHeld(r, frame.dtsNs);
+    r.held = std::move(frame);
+}
+
+void Storage::pushHeld(Recorder& r, int64_t nextDtsNs) {
+    if (!r.held)
+        return;
+    VideoFrame& h = *r.held;
+    mp4::Sample s;
+    s.dts = nsToTicks(h.dtsNs - r.firstDtsNs);
+    int64_t duration = nsToTicks(nextDtsNs - r.firstDtsNs) - s.dts;
+    if (duration <= 0 || duration > 10 * mp4::kTimescale)
+        duration = r.lastDurationTicks;
+    s.duration = static_cast<uint32_t>(duration);
+    r.lastDurationTicks = s.duration;
+    s.ctsOffset = static_cast<int32_t>(nsToTicks(h.ptsNs - h.dtsNs));
+    s.keyframe = h.keyframe;
+    s.data = std::move(h.data);
+    r.held.reset();
+    r.fragment.push_back(std::move(s));
+    const auto& first = r.fragment.front();
+    const auto& last = r.fragment.back();
+    if (ticksToUs(last.dts + last.duration - first.dts) >= options_.fragmentUs)
+        emitFragment(r);
+}
+
+void Storage::openSegment(Recorder& r, const VideoFrame& first) {
+    auto seg = std::make_shared<Segment>();
+    seg->identity = {r.camera, r.nextSequence++, first.wallUs};
+    seg->path = segmentRelativePath(r.camera, seg->identity.sequence, first.wallUs);
+    seg->endUs = first.wallUs;
+    r.segment = seg;
+    r.firstDtsNs = first.dtsNs;
+    r.fragment.clear();
+    r.fragmentSequence = 0;
+
+    auto init = mp4::writeInitSegment(*r.track);
+    worker_->run([this, seg, init = std::move(init), pk = *publicKey_, root = stateDir_,
+                  post = post_, alive = std::weak_ptr<bool>(alive_)]() mutable {
+        const std::filesystem::path file = root / seg->path;
+        std::string error;
+        bool full = false;
+        if (std::error_code ec = makeParents(root, seg->path); ec) {
+            error = "cannot create " + file.parent_path().string() + ": " + ec.message();
+            full = ec == std::errc::no_space_on_device;
+        } else if (auto w = segment::Writer::create(file, seg->identity, pk); !w) {
+            error = w.error().message;
+            full = segment::isDiskFullError(w.error());
+        } else if (auto a = w->append(segment::ChunkKind::Init, init, seg->identity.startUs, true);
+                   !a) {
+            error = a.error().message;
+            full = segment::isDiskFullError(a.error());
+            ::unlink(file.c_str());
+        } else {
+            syncDirectory(file.parent_path());
+            const uint64_t bytes = w->size();
+            seg->writer = std::move(*w);
+            post([this, seg, bytes, alive] {
+                if (alive.expired())
+                    return;
+                // Only now, with header and init segment on disk, does the index say it exists.
+                SegmentRow row;
+                row.camera = seg->identity.camera;
+                row.sequence = seg->identity.sequence;
+                row.startUs = row.endUs = seg->identity.startUs;
+                row.bytes = bytes;
+                row.path = seg->path;
+                row.state = SegmentState::Writing;
+                auto id = index_.addSegment(row);
+                if (!id) {
+                    lastProblem_ = id.error().message;
+                    PL_LOG(StorageLog, Error) << seg->path << ": " << id.error().message;
+                    return;
+                }
+                seg->rowId = *id;
+                if (diskFull_) {
+                    diskFull_ = false;
+                    PL_LOG(StorageLog, Notice) << "recording again: space was freed";
+                }
+            });
+            return;
+        }
+        seg->failed = true;
+        post([this, camera = seg->identity.camera, error, full, alive] {
+            if (!alive.expired())
+                onWriteError(camera, error, full);
+        });
+    });
+}
+
+void Storage::emitFragment(Recorder& r) {
+    if (r.fragment.empty() || !r.segment)
+        return;
+    const auto& last = r.fragment.back();
+    const int64_t endUs = r.segment->identity.startUs + ticksToUs(last.dts + last.duration);
+    r.segment->endUs = endUs;
+    auto bytes = mp4::writeFragment(++r.fragmentSequence, r.fragment);
+    r.fragment.clear();
+    lastFragmentBytes_ = std::max<uint64_t>(lastFragmentBytes_, bytes.size());
+    worker_->run([this, seg = r.segment, bytes = std::move(bytes), endUs, root = stateDir_,
+                  post = post_, alive = std::weak_ptr<bool>(alive_)] {
+        if (seg->failed || !seg->writer)
+            return;
+        // One write of the whole fragment and one fdatasync: large sequential
+        // writes for the SD card, and at most one fragment lost to a crash.
+        auto a = seg->writer->append(segment::ChunkKind::Fragment, bytes, endUs, true);
+        if (a)
+            return;
+        seg->failed = true;
+        const bool full = segment::isDiskFullError(a.error());
+        // Cut the torn record off now, so the file stays sound (and space comes back).
+        const std::filesystem::path file = root / seg->path;
+        seg->writer.reset();
+        int64_t goodEnd = seg->identity.startUs;
+        uint64_t goodBytes = 0;
+        bool hasVideo = false;
+        if (auto sc = segment::scan(file); sc) {
+            (void)segment::truncateTo(file, sc->validBytes);
+            goodEnd = sc->endUs;
+            goodBytes = sc->validBytes;
+            hasVideo = sc->records > 1;  // more than the init segment
+        }
+        if (!hasVideo) {
+            ::unlink(file.c_str());
+            syncDirectory(file.parent_path());
+        }
+        post([this, seg, error = a.error().message, full, goodEnd, goodBytes, hasVideo, alive] {
+            if (alive.expired())
+                return;
+            if (seg->rowId) {
+                if (hasVideo)
+                    (void)index_.updateSegment(seg->rowId, goodEnd, goodBytes,
+                                               SegmentState::Repaired);
+                else
+                    (void)index_.removeSegmentRow(seg->rowId);
+            }
+            onWriteError(seg->identity.camera, error, full);
+        });
+    });
+}
+
+void Storage::closeSegment(Recorder& r, std::optional<int64_t> nextDtsNs) {
+    if (!r.segment)
+        return;
+    if (r.held) {
+        const VideoFrame& h = *r.held;
+        int64_t next = nextDtsNs ? *nextDtsNs
+                                 : h.dtsNs + (h.durationNs > 0 ? h.durationNs
+                                                               : r.lastDurationTicks * 100'000 / 9);
+        pushHeld(r, next);
+    }
+    emitFragment(r);
+    const int64_t endUs = r.segment->endUs;
+    worker_->run([this, seg = r.segment, endUs, post = post_, alive = std::weak_ptr<bool>(alive_)] {
+        if (seg->failed || !seg->writer)
+            return;
+        auto f = seg->writer->finish(endUs);
+        const uint64_t bytes = seg->writer->size();
+        seg->writer.reset();
+        std::string error = f ? std::string() : f.error().message;
+        const bool full = !f && segment::isDiskFullError(f.error());
+        post([this, seg, error, full, bytes, endUs, alive] {
+            if (alive.expired())
+                return;
+            if (!error.empty()) {
+                // The fragments before are on disk; start-up repair closes the file.
+                onWriteError(seg->identity.camera, error, full);
+                return;
+            }
+            if (seg->rowId) {
+                if (auto u = index_.updateSegment(seg->rowId, endUs, bytes, SegmentState::Complete);
+                    !u) {
+                    lastProblem_ = u.error().message;
+                    PL_LOG(StorageLog, Error) << seg->path << ": " << u.error().message;
+                }
+            }
+            ++segmentsClosed_;
+            PL_LOG(StorageLog, Debug) << "closed " << seg->path << " (" << bytes << " bytes)";
+        });
+    });
+    r.segment.reset();
+    r.held.reset();
+    r.fragment.clear();
+}
+
+void Storage::endStream(const std::string& camera) {
+    auto it = recorders_.find(camera);
+    if (it != recorders_.end())
+        closeSegment(*it->second, std::nullopt);
+}
+
+void Storage::finishAll(std::function<void()> done) {
+    for (auto& [camera, r] : recorders_)
+        closeSegment(*r, std::nullopt);
+    worker_->run([post = post_, done = std::move(done)] { post(done); });
+}
+
+void Storage::onWriteError(const std::string& camera, const std::string& message, bool diskFull) {
+    lastProblem_ = "camera " + camera + ": " + message;
+    if (auto it = recorders_.find(camera);
+        it != recorders_.end() && it->second->segment && it->second->segment->failed) {
+        // Start over on the next keyframe, in a new file.
+        it->second->segment.reset();
+        it->second->held.reset();
+        it->second->fragment.clear();
+    }
+    if (diskFull) {
+        if (!diskFull_)
+            PL_LOG(StorageLog, Error) << "disk full while recording camera " << camera
+                                      << ": deleting the oldest recordings to make room";
+        diskFull_ = true;
+        // The write needed more than what is free, whatever min_free says:
+        // make room for a few more fragments beyond it.
+        enforceRetention(4 * lastFragmentBytes_);
+    } else {
+        PL_LOG(StorageLog, Error) << lastProblem_;
+    }
+}
+
+std::optional<uint64_t> Storage::freeBytes() const {
+    if (options_.freeBytesOverride)
+        return options_.freeBytesOverride();
+    struct statvfs st {};
+    if (::statvfs(stateDir_.c_str(), &st) != 0)
+        return std::nullopt;
+    return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+uint64_t Storage::minFreeBytes() const {
+    if (options_.minFree.bytes)
+        return *options_.minFree.bytes;
+    struct statvfs st {};
+    if (::statvfs(stateDir_.c_str(), &st) != 0)
+        return 0;
+    const double total = static_cast<double>(st.f_blocks) * static_cast<double>(st.f_frsize);
+    return static_cast<uint64_t>(total * options_.minFree.percent / 100.0);
+}
+
+void Storage::scheduleRetention() {
+    retentionTimer_ = clock_.schedule(options_.retentionInterval, [this] {
+        enforceRetention();
+        scheduleRetention();
+    });
+}
+
+void Storage::enforceRetention(uint64_t extraFree) {
+    const int64_t nowUs =
+        std::chrono::duration_cast<std::chrono::microseconds>(clock_.wallNow().time_since_epoch())
+            .count();
+    std::vector<std::string> cameras;
+    for (const auto& [c, _] : configured_)
+        cameras.push_back(c);
+    for (const auto& [c, _] : overrides_)
+        if (!configured_.count(c))
+            cameras.push_back(c);
+
+    uint64_t skipped = 0;
+    for (const auto& camera : cameras) {
+        const RetentionConfig limits = retentionFor(camera);
+        if (limits.maxDays) {
+            const int64_t cutoff =
+                nowUs - static_cast<int64_t>(std::llround(*limits.maxDays * 86'400e6));
+            auto old = index_.endedBefore(camera, cutoff);
+            if (old && !old->empty())
+                deleteSegments(*old, "older than " + std::to_string(*limits.maxDays) + " days");
+        }
+        if (limits.maxBytes) {
+            auto usage = index_.usage();
+            if (!usage)
+                continue;
+            uint64_t used = (*usage)[camera].bytes;
+            if (used <= *limits.maxBytes)
+                continue;
+            auto candidates = index_.oldestDeletable(camera, 100'000);
+            if (!candidates)
+                continue;
+            std::vector<SegmentRow> drop;
+            for (const auto& row : *candidates) {
+                if (used <= *limits.maxBytes)
+                    break;
+                used -= std::min(used, row.bytes);
+                drop.push_back(row);
+            }
+            if (!drop.empty())
+                deleteSegments(drop, "over the camera's size limit");
+            if (used > *limits.maxBytes) {
+                auto prot = index_.protectedUsage();
+                if (prot)
+                    skipped += (*prot)[camera].segments;
+            }
+        }
+    }
+
+    // The filesystem's free space, whatever the cameras' own limits say.
+    if (auto free = freeBytes()) {
+        const uint64_t want = minFreeBytes() + extraFree;
+        if (*free < want) {
+            uint64_t need = want - *free;
+            auto candidates = index_.oldestDeletable("", 100'000);
+            std::vector<SegmentRow> drop;
+            if (candidates)
+                for (const auto& row : *candidates) {
+                    if (need == 0)
+                        break;
+                    need -= std::min(need, row.bytes);
+                    drop.push_back(row);
+                }
+            if (!drop.empty())
+                deleteSegments(drop, "to keep the disk's minimum free space");
+            if (need > 0 && !diskFull_) {
+                lastProblem_ = "low disk space: nothing left that retention may delete";
+                PL_LOG(StorageLog, Warning) << lastProblem_;
+            }
+        }
+    }
+    protectedSkipped_ = skipped;
+}
+
+void Storage::deleteSegments(const std::vector<SegmentRow>& rows, const std::string& why) {
+    if (auto r = index_.markGarbage(rows); !r) {
+        if (!diskFull_) {
+            lastProblem_ = r.error().message;
+            PL_LOG(StorageLog, Error) << "retention: " << r.error().message;
+            return;
+        }
+        // The disk is so full that the index cannot even record the deletion.
+        // Remove the files first, then their rows: a crash in between leaves
+        // rows without files, which start-up repair forgets (reconcile()).
+        PL_LOG(StorageLog, Warning)
+            << "retention: the index cannot grow (" << r.error().message << "); deleting "
+            << rows.size() << " segment(s) before their index rows";
+        worker_->run(
+            [this, rows, root = stateDir_, post = post_, alive = std::weak_ptr<bool>(alive_)] {
+                for (const auto& row : rows) {
+                    const std::filesystem::path file = root / row.path;
+                    ::unlink(file.c_str());
+                    syncDirectory(file.parent_path());
+                }
+                post([this, rows, alive] {
+                    if (alive.expired())
+                        return;
+                    for (const auto& row : rows)
+                        if (auto d = index_.removeSegmentRow(row.id); !d)
+                            PL_LOG(StorageLog, Error) << "retention: " << d.error().message;
+                });
+            });
+        return;
+    }
+    uint64_t bytes = 0;
+    for (const auto& row : rows)
+        bytes += row.bytes;
+    PL_LOG(StorageLog, Info) << "retention: deleting " << rows.size() << " segment(s), " << bytes
+                             << " bytes, " << why;
+    std::vector<std::string> paths;
+    for (const auto& row : rows)
+        paths.push_back(row.path);
+    worker_->run([this, paths = std::move(paths), root = stateDir_, post = post_,
+                  alive = std::weak_ptr<bool>(alive_)] {
+        for (const auto& p : paths) {
+            const std::filesystem::path file = root / p;
+            ::unlink(file.c_str());
+            syncDirectory(file.parent_path());
+            std::error_code ec;
+            // An emptied day folder goes too (remove fails harmlessly if not empty).
+            std::filesystem::remove(file.parent_path(), ec);
+        }
+        post([this, paths, alive] {
+            if (alive.expired())
+                return;
+            for (const auto& p : paths)
+                (void)index_.forgetGarbage(p);
+        });
+    });
+}
+
+StorageStatus Storage::status() {
+    StorageStatus s;
+    if (auto u = index_.usage())
+        for (const auto& [c, usage] : *u)
+            s.usedBytes += usage.bytes;
+    s.freeBytes = freeBytes().value_or(0);
+    if (auto o = index_.oldestRecordingUs())
+        s.oldestUs = *o;
+    s.ownerConfigured = publicKey_.has_value();
+    s.diskFull = diskFull_;
+    s.lastProblem = lastProblem_;
+    s.protectedSkipped = protectedSkipped_;
+    return s;
+}
+
+}  // namespace porchlight::storage

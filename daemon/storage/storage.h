@@ -1,0 +1,154 @@
+// Recording storage as the daemon sees it: frames in, encrypted segments out,
+// the index kept true, retention enforced.
+//
+// Lives on the event loop. Encryption, writes and fsyncs run on a DiskWorker
+// thread; their results come back to the loop, where the index is updated,
+// so a row never claims more than what is on disk. Until an owner key
+// exists nothing is recorded at all (never in the clear).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "clock.h"
+#include "config.h"
+#include "disk_worker.h"
+#include "expected.h"
+#include "fmp4.h"
+#include "index.h"
+#include "keys.h"
+
+namespace porchlight::storage {
+
+/// One encoded access unit on its way to disk.
+struct VideoFrame {
+    /// The codec configuration; a different pointer with different content
+    /// starts a new segment (a camera changed resolution).
+    std::shared_ptr<const mp4::TrackInfo> track;
+    std::vector<uint8_t> data;  // 4-byte length-prefixed NAL units
+    int64_t dtsNs = 0;          // the stream's own clock
+    int64_t ptsNs = 0;
+    int64_t durationNs = -1;
+    int64_t wallUs = 0;  // wall clock when captured
+    bool keyframe = false;
+};
+
+struct StorageOptions {
+    double segmentSeconds = 60.0;
+    MinFree minFree;
+    /// Fragment length: the most a crash can lose of a camera's video.
+    int64_t fragmentUs = 1'000'000;
+    std::chrono::milliseconds retentionInterval{5000};
+    /// For tests: pretend the filesystem has this many bytes free.
+    std::function<std::optional<uint64_t>()> freeBytesOverride;
+};
+
+struct StorageStatus {
+    uint64_t usedBytes = 0;
+    uint64_t freeBytes = 0;
+    std::optional<int64_t> oldestUs;
+    bool ownerConfigured = false;
+    bool diskFull = false;
+    std::string lastProblem;
+    uint64_t protectedSkipped = 0;
+};
+
+/// What start-up repair did, for the log and for tests.
+struct ReconcileReport {
+    int garbageFinished = 0;
+    int trimmed = 0;
+    int adopted = 0;
+    int removedEmpty = 0;
+    int removedMissing = 0;
+    int quarantined = 0;
+    int closed = 0;  // rows left "writing" by a crash whose file was complete
+};
+
+/// Bring index and files into agreement (see index.h for the crash ordering).
+/// Logs each repair. Never deletes a file that holds a complete fragment.
+Expected<ReconcileReport> reconcile(Index& index);
+
+class Storage {
+public:
+    using Post = std::function<void(std::function<void()>)>;
+
+    static Expected<std::unique_ptr<Storage>> open(const std::filesystem::path& stateDir,
+                                                   Clock& clock, Post post, StorageOptions options);
+    ~Storage();
+    Storage(const Storage&) = delete;
+    Storage& operator=(const Storage&) = delete;
+
+    void setOptions(StorageOptions options);
+    /// The configuration file's retention per camera (run-time overrides still win).
+    void setConfiguredRetention(std::map<std::string, RetentionConfig> retention);
+    /// The owner's run-time retention: stored in the index, applied at once.
+    Expected<void> setRetention(const std::string& camera, const RetentionConfig& retention);
+    RetentionConfig retentionFor(const std::string& camera) const;
+
+    void onFrame(const std::string& camera, VideoFrame&& frame);
+    /// The camera's stream ended (stop, restart): close its segment cleanly.
+    void endStream(const std::string& camera);
+    /// Close every segment and wait for the disk; \a done runs on the loop.
+    void finishAll(std::function<void()> done);
+
+    bool hasOwner() const { return publicKey_.has_value(); }
+    /// Re-read the owner's public key (after setup).
+    void reloadOwner();
+
+    StorageStatus status();
+    const ReconcileReport& startupReport() const { return report_; }
+    Index& index() { return index_; }
+
+    /// One retention pass now (also runs every retentionInterval); \a extraFree
+    /// asks for that much free space beyond min_free (after a disk-full write).
+    void enforceRetention(uint64_t extraFree = 0);
+
+    /// Segments closed so far, and disk jobs not yet done: for tests and status.
+    uint64_t segmentsClosed() const { return segmentsClosed_; }
+    size_t pendingDiskJobs() const { return worker_->backlog(); }
+
+private:
+    struct Segment;
+    struct Recorder;
+
+    Storage(const std::filesystem::path& stateDir, Clock& clock, Post post, StorageOptions options,
+            Index index);
+    void openSegment(Recorder& r, const VideoFrame& first);
+    void closeSegment(Recorder& r, std::optional<int64_t> nextDtsNs);
+    void emitFragment(Recorder& r);
+    void pushHeld(Recorder& r, int64_t nextDtsNs);
+    void onWriteError(const std::string& camera, const std::string& message, bool diskFull);
+    void deleteSegments(const std::vector<SegmentRow>& rows, const std::string& why);
+    std::optional<uint64_t> freeBytes() const;
+    uint64_t minFreeBytes() const;
+    void scheduleRetention();
+
+    std::filesystem::path stateDir_;
+    Clock& clock_;
+    Post post_;
+    StorageOptions options_;
+    Index index_;
+    std::optional<keys::PublicKey> publicKey_;
+    std::map<std::string, RetentionConfig> configured_;
+    std::map<std::string, RetentionConfig> overrides_;
+    std::map<std::string, std::unique_ptr<Recorder>> recorders_;
+    ReconcileReport report_;
+    std::string lastProblem_;
+    bool diskFull_ = false;
+    uint64_t protectedSkipped_ = 0;
+    uint64_t segmentsClosed_ = 0;
+    uint64_t lastFragmentBytes_ = 0;  // the largest fragment seen: what a write may need
+    bool warnedNoOwner_ = false;
+    std::unique_ptr<Timer> retentionTimer_;
+    std::shared_ptr<bool> alive_;
+    // Last: its destructor drains the jobs, which may still use what is above.
+    std::unique_ptr<DiskWorker> worker_;
+};
+
+}  // namespace porchlight::storage
