@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <cstdlib>
 #include <filesystem>
@@ -103,7 +104,7 @@ Expected<void> Daemon::start() {
         PL_LOG(DaemonLog, Warning) << "no owner yet: the cameras stream, but nothing is recorded "
                                       "until the owner sets up the device";
 
-    refreshLibcameraList();
+    refreshLibcameraList(*loaded.config);
     applyConfig(std::move(*loaded.config));
     return {};
 }
@@ -139,8 +140,16 @@ void Daemon::applyStorageSettings() {
     storage_->setConfiguredRetention(std::move(retention));
 }
 
-void Daemon::refreshLibcameraList() {
-    if (factory_ || libcameraInUse())
+void Daemon::refreshLibcameraList(const Config& config) {
+    // Starting libcamera costs memory (its pipeline handlers and IPA modules
+    // stay loaded): only when a libcamera camera is configured, or when none
+    // is and we look for one.
+    const bool wanted = config.cameras.empty() ||
+                        std::any_of(config.cameras.begin(), config.cameras.end(),
+                                    [](const CameraConfig& c) {
+                                        return c.source == SourceKind::Libcamera;
+                                    });
+    if (!wanted || factory_ || libcameraInUse())
         return;
     auto found = listLibcameraCameras();
     if (!found) {
@@ -280,7 +289,7 @@ void Daemon::retireCamera(const std::string& id, std::optional<CameraConfig> nex
                 CameraConfig next = std::move(p->second);
                 pendingStart_.erase(p);
                 if (next.source == SourceKind::Libcamera)
-                    refreshLibcameraList();
+                    refreshLibcameraList(config_);
                 addCamera(next);
             }
         });
@@ -311,7 +320,7 @@ Expected<void> Daemon::reload() {
         return makeError("the configuration has errors");
     }
     applyLogSettings(*loaded.config);
-    refreshLibcameraList();
+    refreshLibcameraList(*loaded.config);
     applyConfig(std::move(*loaded.config));
     return {};
 }

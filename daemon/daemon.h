@@ -60,7 +60,7 @@ private:
     Expected<std::unique_ptr<CameraStream>> makeStream(const CameraConfig& config,
                                                        CameraStream::Callbacks callbacks);
     bool libcameraInUse() const;
-    void refreshLibcameraList();
+    void refreshLibcameraList(const Config& config);
     void waitForSignal();
     void maybeFinishShutdown();
     Expected<void> prepareDemoOwner();

@@ -1,5 +1,6 @@
 // porchlightd: the Porchlight recorder daemon's entry point.
 #include <gst/gst.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -65,6 +66,10 @@ int main(int argc, char** argv) {
             PL_LOG(Main, Warning) << "PORCHLIGHT_LOG: " << err;
     // libcamera is chatty on stderr; its errors still come through.
     setenv("LIBCAMERA_LOG_LEVELS", "*:ERROR", 0);
+
+    // x264 asks for transparent huge pages for its frame buffers; on a 1 GB
+    // Pi the memory matters more than the few percent of speed they buy.
+    prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
 
     gst_init(nullptr, nullptr);
 
