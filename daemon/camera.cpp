@@ -112,6 +112,16 @@ void Camera::onFrame(const EncodedFrame& frame) {
     ++tickFrames_;
     tickBytes_ += size;
     lastFrame_ = clock_.now();
+    if (GstCaps* caps = frame.sample ? gst_sample_get_caps(frame.sample.get()) : nullptr;
+        caps && caps != lastCaps_) {
+        lastCaps_ = caps;
+        const GstStructure* st = gst_caps_get_structure(caps, 0);
+        int w = 0, h = 0;
+        if (gst_structure_get_int(st, "width", &w) && gst_structure_get_int(st, "height", &h)) {
+            stats_.width = static_cast<uint32_t>(w);
+            stats_.height = static_cast<uint32_t>(h);
+        }
+    }
     if (state_ == CameraState::Starting) {
         streamingSince_ = lastFrame_;
         lastError_.clear();

@@ -31,6 +31,8 @@ struct CameraStats {
     double fps = 0;
     double bitrateBps = 0;
     uint64_t restarts = 0;
+    uint32_t width = 0;  // of the encoded stream, from its caps
+    uint32_t height = 0;
 };
 
 class Camera {
@@ -109,6 +111,7 @@ private:
     std::function<void()> stopDone_;
     bool stopping_ = false;
 
+    const GstCaps* lastCaps_ = nullptr;  // identity only: re-read the size when caps change
     std::function<void(const EncodedFrame&)> recordingConsumer_;
     std::function<void(Camera&)> stateListener_;
 };

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include <sodium.h>
+
 #include "keys.h"
 #include "libcamera_cameras.h"
 #include "log.h"
@@ -104,8 +106,23 @@ Expected<void> Daemon::start() {
         PL_LOG(DaemonLog, Warning) << "no owner yet: the cameras stream, but nothing is recorded "
                                       "until the owner sets up the device";
 
+    if (!storage_->hasOwner()) {
+        // A neighbour on the same Wi-Fi must not claim the device first:
+        // setup asks for this code, which only the log and root can read.
+        uint8_t raw[5];
+        randombytes_buf(raw, sizeof raw);
+        for (size_t i = 0; i < 10; ++i) {
+            if (i == 5)
+                setupCode_ += '-';
+            const int nibble = (raw[i / 2] >> (i % 2 ? 4 : 0)) & 0xF;
+            setupCode_ += static_cast<char>('0' + nibble % 10);
+        }
+        PL_LOG(DaemonLog, Notice) << "setup code: " << setupCode_
+                                  << " (first-run setup asks for it)";
+    }
     refreshLibcameraList(*loaded.config);
     applyConfig(std::move(*loaded.config));
+    started_ = true;
     return {};
 }
 
@@ -144,11 +161,10 @@ void Daemon::refreshLibcameraList(const Config& config) {
     // Starting libcamera costs memory (its pipeline handlers and IPA modules
     // stay loaded): only when a libcamera camera is configured, or when none
     // is and we look for one.
-    const bool wanted = config.cameras.empty() ||
-                        std::any_of(config.cameras.begin(), config.cameras.end(),
-                                    [](const CameraConfig& c) {
-                                        return c.source == SourceKind::Libcamera;
-                                    });
+    const bool wanted =
+        config.cameras.empty() ||
+        std::any_of(config.cameras.begin(), config.cameras.end(),
+                    [](const CameraConfig& c) { return c.source == SourceKind::Libcamera; });
     if (!wanted || factory_ || libcameraInUse())
         return;
     auto found = listLibcameraCameras();
@@ -261,8 +277,12 @@ void Daemon::addCamera(const CameraConfig& config) {
         // A stream that stopped or failed closes its segment; the next one starts afresh.
         if (storage_ && (c.state() == CameraState::Retrying || c.state() == CameraState::Stopped))
             storage_->endStream(c.id());
+        if (onCameraChanged)
+            onCameraChanged(c);
     });
     cameras_[config.id] = std::move(camera);
+    if (onCamerasChanged)
+        onCamerasChanged();
     PL_LOG(DaemonLog, Info) << "camera " << config.id << ": " << sourceKindName(config.source)
                             << ", recording " << recordingModeName(config.mode);
     raw->start();
@@ -275,6 +295,8 @@ void Daemon::retireCamera(const std::string& id, std::optional<CameraConfig> nex
     Camera* raw = it->second.get();
     retiring_.push_back(std::move(it->second));
     cameras_.erase(it);
+    if (onCamerasChanged)
+        onCamerasChanged();
     if (next)
         pendingStart_[id] = std::move(*next);
     raw->stop([this, raw, id] {
@@ -317,11 +339,29 @@ Expected<void> Daemon::reload() {
         logDiagnostics(loaded.diagnostics);
         PL_LOG(DaemonLog, Error) << "the new configuration has " << loaded.diagnostics.size()
                                  << " error(s); still running on the previous one";
-        return makeError("the configuration has errors");
+        std::string all;
+        for (const auto& d : loaded.diagnostics)
+            all += (all.empty() ? "" : "\n") + d.format();
+        return makeError(all);
     }
     applyLogSettings(*loaded.config);
+    if (!storage_->hasOwner()) {
+        // A neighbour on the same Wi-Fi must not claim the device first:
+        // setup asks for this code, which only the log and root can read.
+        uint8_t raw[5];
+        randombytes_buf(raw, sizeof raw);
+        for (size_t i = 0; i < 10; ++i) {
+            if (i == 5)
+                setupCode_ += '-';
+            const int nibble = (raw[i / 2] >> (i % 2 ? 4 : 0)) & 0xF;
+            setupCode_ += static_cast<char>('0' + nibble % 10);
+        }
+        PL_LOG(DaemonLog, Notice) << "setup code: " << setupCode_
+                                  << " (first-run setup asks for it)";
+    }
     refreshLibcameraList(*loaded.config);
     applyConfig(std::move(*loaded.config));
+    started_ = true;
     return {};
 }
 
@@ -349,6 +389,8 @@ void Daemon::shutdown() {
     if (shuttingDown_)
         return;
     shuttingDown_ = true;
+    if (onShutdown)
+        onShutdown();
     pendingStart_.clear();
     shutdownDeadline_ = clock_.schedule(shutdownDeadline, [this] {
         PL_LOG(DaemonLog, Warning) << "not every camera finished in time; exiting anyway";
@@ -390,6 +432,80 @@ std::vector<Camera*> Daemon::cameras() const {
     for (const auto& [id, c] : cameras_)
         out.push_back(c.get());
     return out;
+}
+
+}  // namespace porchlight
+
+namespace porchlight {
+
+Daemon::State Daemon::state() const {
+    if (shuttingDown_)
+        return State::Stopping;
+    if (!started_)
+        return State::Starting;
+    if (storage_ && !storage_->hasOwner())
+        return State::NeedsSetup;
+    for (const auto& [id, c] : cameras_)
+        if (c->state() == CameraState::Retrying)
+            return State::Degraded;
+    if (storage_ && storage_->diskFull())
+        return State::Degraded;
+    return State::Running;
+}
+
+bool Daemon::isRecording(const Camera& camera) const {
+    return storage_ && storage_->hasOwner() && camera.config().mode == RecordingMode::Continuous &&
+           camera.state() == CameraState::Streaming && !storage_->diskFull();
+}
+
+bool Daemon::ring(const std::string& camera) {
+    if (!cameras_.count(camera))
+        return false;
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::microseconds>(clock_.wallNow().time_since_epoch())
+            .count();
+    lastRing_[camera] = now;
+    PL_LOG(DaemonLog, Notice) << "camera " << camera << ": doorbell pressed";
+    if (onEvent)
+        onEvent(camera, "ring", now);
+    return true;
+}
+
+int64_t Daemon::lastRingUs(const std::string& camera) const {
+    auto it = lastRing_.find(camera);
+    return it == lastRing_.end() ? 0 : it->second;
+}
+
+}  // namespace porchlight
+
+namespace porchlight {
+
+std::string Daemon::statusLine() const {
+    size_t streaming = 0, recording = 0;
+    std::string trouble;
+    for (const auto& [id, c] : cameras_) {
+        streaming += c->state() == CameraState::Streaming;
+        recording += isRecording(*c);
+        if (c->state() == CameraState::Retrying && trouble.empty())
+            trouble = "; camera " + id + " retrying: " + c->lastError();
+    }
+    std::string s;
+    switch (state()) {
+        case State::Starting:
+            return "Starting";
+        case State::Stopping:
+            return "Finishing recordings and stopping";
+        case State::NeedsSetup:
+            s = "Needs setup (nothing is recorded until an owner exists)";
+            break;
+        default:
+            s = "Recording " + std::to_string(recording) + " of " +
+                std::to_string(cameras_.size()) + " camera(s)";
+    }
+    s += "; " + std::to_string(streaming) + " streaming" + trouble;
+    if (storage_ && storage_->diskFull())
+        s += "; disk full";
+    return s;
 }
 
 }  // namespace porchlight

@@ -46,6 +46,34 @@ public:
     /// Finish every camera, then stop the loop (within the shutdown deadline).
     void shutdown();
 
+    /// What the daemon is doing, for D-Bus and sd_notify (values as in the D-Bus API).
+    enum class State : uint32_t {
+        Starting = 0,
+        Running = 1,
+        NeedsSetup = 2,
+        Degraded = 3,
+        Stopping = 4
+    };
+    State state() const;
+    /// Whether \a camera's video is being written to disk now.
+    bool isRecording(const Camera& camera) const;
+    /// A doorbell press from another source; false for an unknown camera.
+    bool ring(const std::string& camera);
+    int64_t lastRingUs(const std::string& camera) const;
+    /// The one-time code first-run setup asks for; empty once an owner exists.
+    const std::string& setupCode() const { return setupCode_; }
+
+    /// Observers (the D-Bus service): the set of cameras changed; a camera's
+    /// state changed; an event (a ring) happened.
+    std::function<void()> onCamerasChanged;
+    std::function<void(Camera&)> onCameraChanged;
+    std::function<void(const std::string& camera, const std::string& kind, int64_t startUs)>
+        onEvent;
+    /// Shutdown began (sd_notify STOPPING=1).
+    std::function<void()> onShutdown;
+    /// A one-line summary for systemctl status.
+    std::string statusLine() const;
+
     const Config& config() const { return config_; }
     Camera* camera(const std::string& id) const;
     std::vector<Camera*> cameras() const;
@@ -86,6 +114,9 @@ private:
 
     std::optional<boost::asio::signal_set> signals_;
     std::unique_ptr<Timer> shutdownDeadline_;
+    std::map<std::string, int64_t> lastRing_;
+    std::string setupCode_;
+    bool started_ = false;
     bool shuttingDown_ = false;
     bool storageFinishing_ = false;
     int exitCode_ = 0;

@@ -12,8 +12,10 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "notify.h"
 #include "options.h"
 #include "porchlight-config.h"
+#include "service.h"
 
 PL_DEFINE_LOG_CATEGORY(Main, "main")
 
@@ -78,12 +80,46 @@ int main(int argc, char** argv) {
     int code = 0;
     {
         Daemon daemon(io, clock, *options);
+        Notifier notifier(clock);
+        daemon.onShutdown = [&notifier] { notifier.stopping(); };
         daemon.handleSignals();
         if (auto started = daemon.start(); !started) {
             PL_LOG(Main, Error) << started.error().message;
             return daemon.exitCode();
         }
+
+        // D-Bus is the control surface, not the recorder: without it the
+        // cameras still record, and the log says why porchlightctl cannot
+        // reach us. The demo uses the session bus when there is one.
+        std::unique_ptr<dbus::Service> service;
+        const bool session = options->bus == BusKind::Session;
+        const bool demoWithoutBus =
+            options->demo && !session && !std::getenv("DBUS_SESSION_BUS_ADDRESS");
+        if (!demoWithoutBus) {
+            auto type = session || options->demo ? dbus::BusType::Session : dbus::BusType::System;
+            auto started = dbus::Service::start(io, clock, daemon, type);
+            if (started)
+                service = std::move(*started);
+            else
+                PL_LOG(Main, Error) << started.error().message
+                                    << "; running without D-Bus (porchlightctl cannot reach "
+                                       "this daemon)";
+        }
+
+        // Ready: the bus name is owned (or given up on) and the cameras are started.
+        notifier.ready(daemon.statusLine());
+        notifier.startWatchdog();
+        std::function<void()> refresh;
+        std::unique_ptr<Timer> statusTimer;
+        refresh = [&] {
+            notifier.status(daemon.statusLine());
+            statusTimer = clock.schedule(std::chrono::seconds(2), refresh);
+        };
+        refresh();
+
         io.run();
+        statusTimer.reset();
+        service.reset();
         code = daemon.exitCode();
     }
     gst_deinit();

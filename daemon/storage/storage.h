@@ -101,7 +101,12 @@ public:
     /// Re-read the owner's public key (after setup).
     void reloadOwner();
 
+    /// Everything, with the index's sums (a query: not for every frame).
     StorageStatus status();
+    bool diskFull() const { return diskFull_; }
+    const std::string& lastProblem() const { return lastProblem_; }
+    /// Whether the owner set \a camera's retention at run time (it wins over the file).
+    bool hasOwnerRetention(const std::string& camera) const { return overrides_.count(camera) > 0; }
     const ReconcileReport& startupReport() const { return report_; }
     Index& index() { return index_; }
 
