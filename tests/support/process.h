@@ -62,7 +62,11 @@ public:
 
     pid_t pid() const { return pid_; }
     bool started() const { return pid_ > 0; }
-    void signal(int sig) const { ::kill(pid_, sig); }
+    // Never kill(-1, ...): that would signal every process we may signal.
+    void signal(int sig) const {
+        if (pid_ > 0)
+            ::kill(pid_, sig);
+    }
 
     /// The exit code, or 128+signal; nullopt if still running at the deadline.
     std::optional<int> wait(std::chrono::milliseconds deadline) {
