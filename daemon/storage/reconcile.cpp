@@ -26,9 +26,33 @@ std::filesystem::path quarantine(Index& index, const std::filesystem::path& file
     std::error_code ec;
     const auto dir = index.stateDir() / "damaged";
     std::filesystem::create_directories(dir, ec);
+    std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::replace, ec);
     auto target = dir / file.filename();
     std::filesystem::rename(file, target, ec);
     return ec ? file : target;
+}
+
+/// A file whose header cannot be read: if it is too short to hold any video
+/// (a power cut right after it was created), remove it; otherwise keep it
+/// out of the way in STATE/damaged/, for the owner to look at.
+void setAside(Index& index, const std::filesystem::path& file, const std::string& name,
+              const Error& why, ReconcileReport& report) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(file, ec);
+    // A header and an init segment alone take more than this; a fragment more still.
+    constexpr uintmax_t kNoVideoBelow = 512;
+    if (!ec && size < kNoVideoBelow) {
+        ::unlink(file.c_str());
+        PL_LOG(StorageLog, Notice) << "repair: removed " << name << " (" << size
+                                   << " bytes: cut before any video was written)";
+        ++report.removedEmpty;
+        return;
+    }
+    auto moved = quarantine(index, file);
+    PL_LOG(StorageLog, Error) << "repair: " << name << ": " << why.message << "; moved to "
+                              << moved.string();
+    ++report.quarantined;
 }
 
 /// Trim a torn tail and report what the file holds; nullopt when it holds no
@@ -145,12 +169,9 @@ Expected<ReconcileReport> reconcile(Index& index) {
         const auto file = root / row.path;
         auto found = inspect(file, report);
         if (!found) {
-            auto moved = quarantine(index, file);
-            PL_LOG(StorageLog, Error) << "repair: " << row.path << ": " << found.error().message
-                                      << "; moved to " << moved.string();
             if (auto r = index.removeSegmentRow(row.id); !r)
                 return r.error();
-            ++report.quarantined;
+            setAside(index, file, row.path, found.error(), report);
             continue;
         }
         if (!found->hasVideo) {
@@ -183,10 +204,7 @@ Expected<ReconcileReport> reconcile(Index& index) {
         const auto file = root / path;
         auto found = inspect(file, report);
         if (!found) {
-            auto moved = quarantine(index, file);
-            PL_LOG(StorageLog, Error) << "repair: " << path << ": " << found.error().message
-                                      << "; moved to " << moved.string();
-            ++report.quarantined;
+            setAside(index, file, path, found.error(), report);
             continue;
         }
         if (!found->hasVideo) {

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <set>
 
 #include "fmp4.h"
@@ -76,6 +77,26 @@ struct Picked {
     uint64_t endOrdinal;
 };
 
+/// "+HH:MM" or "+HHMM" (or -), hours up to 14 as real zones go: seconds east of UTC.
+std::optional<long> parseUtcOffset(const std::string& zone) {
+    std::string digits;
+    if (zone.size() == 6 && zone[3] == ':')
+        digits = zone.substr(1, 2) + zone.substr(4, 2);
+    else if (zone.size() == 5)
+        digits = zone.substr(1);
+    else
+        return std::nullopt;
+    if ((zone[0] != '+' && zone[0] != '-') ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return std::nullopt;
+    const int hh = (digits[0] - '0') * 10 + (digits[1] - '0');
+    const int mm = (digits[2] - '0') * 10 + (digits[3] - '0');
+    if (hh > 14 || mm > 59)
+        return std::nullopt;
+    const long offset = hh * 3600L + mm * 60L;
+    return zone[0] == '+' ? offset : -offset;
+}
+
 }  // namespace
 
 Expected<int64_t> parseTime(std::string_view text) {
@@ -109,12 +130,8 @@ Expected<int64_t> parseTime(std::string_view text) {
     } else {
         secs = timegm(&tm);
         if (zone == "Z" || zone == "z") {
-        } else if ((zone[0] == '+' || zone[0] == '-') &&
-                   (zone.size() == 6 && zone[3] == ':' ? true : zone.size() == 5)) {
-            const int hh = std::atoi(zone.substr(1, 2).c_str());
-            const int mm = std::atoi(zone.substr(zone.size() - 2).c_str());
-            const long offset = hh * 3600L + mm * 60L;
-            secs -= zone[0] == '+' ? offset : -offset;
+        } else if (auto offset = parseUtcOffset(zone)) {
+            secs -= *offset;
         } else {
             return makeError("\"" + t + "\": unknown time zone \"" + zone +
                              "\" (use Z or an offset such as +01:00)");
@@ -151,7 +168,8 @@ Expected<ExportResult> exportRange(const std::filesystem::path& stateDir,
         const auto& row = (*rows)[i];
         auto reader = segment::Reader::open(stateDir / row.path, owner, identityOf(row));
         if (!reader) {
-            result.warnings.push_back(row.path + ": " + reader.error().message + " (skipped)");
+            // The reader's messages name the file already.
+            result.warnings.push_back(reader.error().message + " (skipped)");
             continue;
         }
         uint64_t ordinal = 0;
@@ -160,8 +178,7 @@ Expected<ExportResult> exportRange(const std::filesystem::path& stateDir,
         for (;;) {
             auto chunk = reader->next();
             if (!chunk) {
-                result.warnings.push_back(row.path + ": " + chunk.error().message +
-                                          " (exported up to there)");
+                result.warnings.push_back(chunk.error().message + " (exported up to there)");
                 break;
             }
             if (!*chunk)
@@ -315,7 +332,7 @@ Expected<VerifyReport> verify(const std::filesystem::path& stateDir,
         report.bytes += size;
         auto reader = segment::Reader::open(file, owner, identityOf(row));
         if (!reader) {
-            report.problems.push_back(row.path + ": " + reader.error().message);
+            report.problems.push_back(reader.error().message);
             continue;
         }
         bool sawInit = false;
@@ -324,7 +341,7 @@ Expected<VerifyReport> verify(const std::filesystem::path& stateDir,
         for (;;) {
             auto chunk = reader->next();
             if (!chunk) {
-                report.problems.push_back(row.path + ": " + chunk.error().message);
+                report.problems.push_back(chunk.error().message);
                 damaged = true;
                 break;
             }

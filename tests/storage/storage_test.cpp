@@ -398,7 +398,9 @@ TEST_F(StorageTest, RetentionByDaysFollowsTheInjectedClock) {
     // The owner's setting outlives a restart and wins over the file's.
     storage_.reset();
     openStorage(o);
-    storage_->setConfiguredRetention({{"door", RetentionConfig{30.0, std::nullopt}}});
+    RetentionConfig fromFile;
+    fromFile.maxDays = 30.0;
+    storage_->setConfiguredRetention({{"door", fromFile}});
     EXPECT_EQ(storage_->retentionFor("door").maxDays, keep.maxDays);
 }
 
@@ -502,7 +504,10 @@ PRAGMA user_version = 1;)sql"));
     EXPECT_EQ((*rows)[0].sequence, 7u);
     EXPECT_FALSE((*rows)[0].isProtected);
     EXPECT_EQ(*index->nextSequence("door"), 8u);
-    ASSERT_TRUE(index->setRetentionOverride("door", RetentionConfig{1.5, 1000}));
+    RetentionConfig limits;
+    limits.maxDays = 1.5;
+    limits.maxBytes = 1000;
+    ASSERT_TRUE(index->setRetentionOverride("door", limits));
     auto overrides = index->retentionOverrides();
     ASSERT_TRUE(overrides.hasValue());
     EXPECT_EQ((*overrides)["door"].maxDays, 1.5);
