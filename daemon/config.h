@@ -34,7 +34,45 @@ struct SourceLocation {
 struct RetentionConfig {
     std::optional<double> maxDays;     // > 0, fractional allowed ("0.5" = 12 h)
     std::optional<uint64_t> maxBytes;  // from "400KiB", "50GiB", "2GB", or an integer
+    // Per kind of recording (days, > 0): video outside any event, video of a
+    // motion event, video of a doorbell ring. A segment is kept while any of
+    // the kinds it holds still wants it; max_days and max_bytes still apply.
+    std::optional<double> continuousDays;
+    std::optional<double> motionDays;
+    std::optional<double> ringDays;
     bool operator==(const RetentionConfig&) const = default;
+};
+
+/// A polygon in normalized picture coordinates: (0,0) top left, (1,1) bottom right.
+struct Polygon {
+    std::vector<std::pair<double, double>> points;  // at least 3
+    bool operator==(const Polygon&) const = default;
+};
+
+struct MotionZone {
+    std::string name;  // for the owner's eyes (encrypted in event details)
+    Polygon polygon;
+    bool include = true;  // false: motion only here fires nothing
+    bool operator==(const MotionZone&) const = default;
+};
+
+/// [camera.motion]
+struct MotionConfig {
+    bool enabled = false;
+    double sensitivity = 0.5;       // 0..1: higher fires on smaller, fainter changes
+    double minSeconds = 1.0;        // motion must last this long to become an event
+    std::vector<MotionZone> zones;  // none: the whole picture counts
+    bool operator==(const MotionConfig&) const = default;
+};
+
+/// [camera.doorbell]: a button on a GPIO line, read through the character device.
+struct DoorbellConfig {
+    std::string chip;       // "gpiochip0" or "/dev/gpiochip0"; empty: no button
+    int line = -1;          // line offset on the chip
+    bool activeLow = true;  // a button to ground with a pull-up: pressed reads 0
+    int debounceMs = 50;
+    bool configured() const { return !chip.empty(); }
+    bool operator==(const DoorbellConfig&) const = default;
 };
 
 /// Free space to keep on the state directory's filesystem: bytes, or a percentage.
@@ -72,6 +110,18 @@ struct CameraConfig {
     double keyframeInterval = 2.0;  // seconds between keyframes
 
     RecordingMode mode = RecordingMode::Continuous;
+    /// events mode: video kept before an event starts (at least back to a
+    /// keyframe; held in memory, never on disk in the clear), and after the
+    /// last motion or ring.
+    double preRollSeconds = 5.0;
+    double postRollSeconds = 10.0;
+
+    /// rtsp only: decode, mask and encode again (needed for privacy masks).
+    bool transcode = false;
+    /// [[camera.mask]]: burned in black before encoding.
+    std::vector<Polygon> masks;
+    MotionConfig motion;
+    DoorbellConfig doorbell;
 
     /// [camera.retention]: the owner's defaults; run-time changes (D-Bus, web
     /// UI) are kept in the state directory and win over these.

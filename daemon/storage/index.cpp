@@ -37,6 +37,26 @@ CREATE TABLE retention (
 );
 )sql";
 
+constexpr const char* kUpgradeV2toV3 = R"sql(
+CREATE TABLE event (
+    id INTEGER PRIMARY KEY,
+    camera TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    start_us INTEGER NOT NULL,
+    end_us INTEGER NOT NULL,
+    protected INTEGER NOT NULL DEFAULT 0,
+    details BLOB,
+    snapshot TEXT
+);
+CREATE INDEX event_camera_start ON event (camera, start_us);
+)sql";
+
+// A segment is protected when it is, or when a protected event overlaps it.
+constexpr const char* kNotProtected =
+    " protected = 0 AND NOT EXISTS (SELECT 1 FROM event e WHERE e.camera = segment.camera AND "
+    "e.protected != 0 AND e.start_us < segment.end_us AND (e.end_us = 0 OR e.end_us > "
+    "segment.start_us)) ";
+
 constexpr const char* kColumns =
     "id, camera, sequence, start_us, end_us, bytes, path, state, protected";
 
@@ -128,6 +148,11 @@ Expected<void> Index::migrate() {
             return r.error();
         version = 2;
     }
+    if (version == 2) {
+        if (auto r = db_.exec(kUpgradeV2toV3); !r)
+            return r.error();
+        version = 3;
+    }
     if (auto r = db_.exec("PRAGMA user_version = " + std::to_string(version)); !r)
         return r.error();
     if (auto r = tx.commit(); !r)
@@ -209,8 +234,8 @@ Expected<std::vector<SegmentRow>> Index::segmentsInState(SegmentState state) {
 
 Expected<std::vector<SegmentRow>> Index::oldestDeletable(const std::string& camera, size_t limit) {
     auto s = db_.prepare(std::string("SELECT ") + kColumns +
-                         " FROM segment WHERE (?1 = '' OR camera = ?1) AND state != 0 AND "
-                         "protected = 0 ORDER BY start_us LIMIT ?2");
+                         " FROM segment WHERE (?1 = '' OR camera = ?1) AND state != 0 AND " +
+                         std::string(kNotProtected) + " ORDER BY start_us LIMIT ?2");
     if (!s)
         return s.error();
     s->bind(1, camera).bind(2, static_cast<int64_t>(limit));
@@ -220,7 +245,8 @@ Expected<std::vector<SegmentRow>> Index::oldestDeletable(const std::string& came
 Expected<std::vector<SegmentRow>> Index::endedBefore(const std::string& camera, int64_t beforeUs) {
     auto s = db_.prepare(std::string("SELECT ") + kColumns +
                          " FROM segment WHERE camera = ? AND start_us < ? AND end_us < ? AND "
-                         "state != 0 AND protected = 0 ORDER BY start_us");
+                         "state != 0 AND " +
+                         std::string(kNotProtected) + " ORDER BY start_us");
     if (!s)
         return s.error();
     s->bind(1, camera).bind(2, beforeUs).bind(3, beforeUs);
@@ -257,7 +283,11 @@ Expected<std::map<std::string, CameraUsage>> Index::usage() {
 }
 
 Expected<std::map<std::string, CameraUsage>> Index::protectedUsage() {
-    return readUsage(db_, "WHERE protected != 0");
+    return readUsage(db_, (std::string("WHERE NOT (") + kNotProtected + ")").c_str());
+}
+
+Expected<std::map<std::string, CameraUsage>> Index::heldByProtectedEvents() {
+    return protectedUsage();
 }
 
 Expected<uint64_t> Index::nextSequence(const std::string& camera) {
@@ -367,6 +397,145 @@ Expected<void> Index::setProtected(int64_t id, bool isProtected) {
     if (!s)
         return s.error();
     s->bind(1, static_cast<int64_t>(isProtected)).bind(2, id);
+    return s->run();
+}
+
+std::string_view eventKindName(EventKind kind) {
+    return kind == EventKind::Ring ? "ring" : "motion";
+}
+
+namespace {
+constexpr const char* kEventColumns =
+    "id, camera, kind, start_us, end_us, protected, details, snapshot";
+
+EventRow readEvent(const sql::Statement& s) {
+    EventRow e;
+    e.id = s.integer(0);
+    e.camera = s.text(1);
+    e.kind = static_cast<EventKind>(s.integer(2));
+    e.startUs = s.integer(3);
+    e.endUs = s.integer(4);
+    e.isProtected = s.integer(5) != 0;
+    e.details = s.blob(6);
+    e.snapshot = s.text(7);
+    return e;
+}
+
+Expected<std::vector<EventRow>> collectEvents(sql::Statement& s) {
+    std::vector<EventRow> rows;
+    for (;;) {
+        auto r = s.step();
+        if (!r)
+            return r.error();
+        if (!*r)
+            break;
+        rows.push_back(readEvent(s));
+    }
+    return rows;
+}
+}  // namespace
+
+Expected<int64_t> Index::addEvent(const EventRow& e) {
+    auto s = db_.prepare(
+        "INSERT INTO event (camera, kind, start_us, end_us, protected, details, snapshot) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    if (!s)
+        return s.error();
+    s->bind(1, e.camera)
+        .bind(2, static_cast<int64_t>(e.kind))
+        .bind(3, e.startUs)
+        .bind(4, e.endUs)
+        .bind(5, static_cast<int64_t>(e.isProtected))
+        .bindBlob(6, e.details)
+        .bind(7, e.snapshot);
+    if (auto r = s->run(); !r)
+        return r.error();
+    return db_.lastInsertId();
+}
+
+Expected<void> Index::endEvent(int64_t id, int64_t endUs) {
+    auto s = db_.prepare("UPDATE event SET end_us = ? WHERE id = ?");
+    if (!s)
+        return s.error();
+    s->bind(1, endUs).bind(2, id);
+    return s->run();
+}
+
+Expected<void> Index::setEventSnapshot(int64_t id, const std::string& path) {
+    auto s = db_.prepare("UPDATE event SET snapshot = ? WHERE id = ?");
+    if (!s)
+        return s.error();
+    s->bind(1, path).bind(2, id);
+    return s->run();
+}
+
+Expected<bool> Index::setEventProtected(int64_t id, bool isProtected) {
+    auto s = db_.prepare("UPDATE event SET protected = ? WHERE id = ?");
+    if (!s)
+        return s.error();
+    s->bind(1, static_cast<int64_t>(isProtected)).bind(2, id);
+    if (auto r = s->run(); !r)
+        return r.error();
+    return db_.changes() > 0;
+}
+
+Expected<std::optional<EventRow>> Index::event(int64_t id) {
+    auto s = db_.prepare(std::string("SELECT ") + kEventColumns + " FROM event WHERE id = ?");
+    if (!s)
+        return s.error();
+    s->bind(1, id);
+    auto rows = collectEvents(*s);
+    if (!rows)
+        return rows.error();
+    if (rows->empty())
+        return std::optional<EventRow>();
+    return std::optional<EventRow>(rows->front());
+}
+
+Expected<std::vector<EventRow>> Index::events(const std::string& camera, int64_t fromUs,
+                                              int64_t toUs) {
+    auto s = db_.prepare(std::string("SELECT ") + kEventColumns +
+                         " FROM event WHERE (?1 = '' OR camera = ?1) AND (end_us = 0 OR end_us "
+                         ">= ?2) AND start_us < ?3 ORDER BY start_us, id");
+    if (!s)
+        return s.error();
+    s->bind(1, camera).bind(2, fromUs).bind(3, toUs);
+    return collectEvents(*s);
+}
+
+Expected<bool> Index::hasEventIn(const std::string& camera, std::optional<EventKind> kind,
+                                 int64_t fromUs, int64_t toUs) {
+    auto s = db_.prepare(
+        "SELECT EXISTS (SELECT 1 FROM event WHERE camera = ?1 AND (?2 < 0 OR kind = ?2) AND "
+        "start_us < ?4 AND (end_us = 0 OR end_us > ?3))");
+    if (!s)
+        return s.error();
+    s->bind(1, camera)
+        .bind(2, kind ? static_cast<int64_t>(*kind) : int64_t{-1})
+        .bind(3, fromUs)
+        .bind(4, toUs);
+    auto r = s->step();
+    if (!r)
+        return r.error();
+    return s->integer(0) != 0;
+}
+
+Expected<std::vector<EventRow>> Index::orphanedEvents(int64_t beforeUs) {
+    auto s = db_.prepare(std::string("SELECT ") + kEventColumns +
+                         " FROM event WHERE end_us != 0 AND end_us < ?1 AND protected = 0 AND NOT "
+                         "EXISTS (SELECT 1 FROM segment s WHERE s.camera = event.camera AND "
+                         "s.start_us < event.end_us AND s.end_us > event.start_us)");
+    if (!s)
+        return s.error();
+    s->bind(1, beforeUs);
+    return collectEvents(*s);
+}
+
+Expected<void> Index::removeEvent(int64_t id) {
+    auto s = db_.prepare("DELETE FROM event WHERE id = ?");
+    if (!s)
+        return s.error();
+    s->bind(1, id);
     return s->run();
 }
 

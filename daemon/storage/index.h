@@ -22,8 +22,9 @@
 namespace porchlight::storage {
 
 /// Schema versions: 1 (segments, garbage), 2 (adds protection and the owner's
-/// run-time retention). Opening an older index upgrades it in one transaction.
-constexpr int kSchemaVersion = 2;
+/// run-time retention), 3 (adds events). Opening an older index upgrades it
+/// in one transaction.
+constexpr int kSchemaVersion = 3;
 
 enum class SegmentState : int {
     Writing = 0,   // being written (or the daemon died while it was)
@@ -41,6 +42,22 @@ struct SegmentRow {
     std::string path;  // relative to the state directory
     SegmentState state = SegmentState::Writing;
     bool isProtected = false;
+};
+
+enum class EventKind : int { Motion = 0, Ring = 1 };
+std::string_view eventKindName(EventKind kind);
+
+/// An event: what retention and the timeline need in the clear; everything
+/// else (zones, scores) sealed to the owner's key in \a details.
+struct EventRow {
+    int64_t id = 0;
+    std::string camera;
+    EventKind kind = EventKind::Motion;
+    int64_t startUs = 0;
+    int64_t endUs = 0;  // 0 while it lasts
+    bool isProtected = false;
+    std::vector<uint8_t> details;  // crypto_box_seal of a JSON object; may be empty
+    std::string snapshot;          // relative path of the encrypted JPEG; may be empty
 };
 
 struct CameraUsage {
@@ -88,6 +105,24 @@ public:
     Expected<void> setRetentionOverride(const std::string& camera, const RetentionConfig& r);
 
     Expected<void> setProtected(int64_t id, bool isProtected);
+
+    // Events. The segments that hold an event are those of its camera that
+    // overlap its time range.
+    Expected<int64_t> addEvent(const EventRow& event);
+    Expected<void> endEvent(int64_t id, int64_t endUs);
+    Expected<void> setEventSnapshot(int64_t id, const std::string& path);
+    Expected<bool> setEventProtected(int64_t id, bool isProtected);
+    Expected<std::optional<EventRow>> event(int64_t id);
+    /// Events of \a camera (all when empty) overlapping [fromUs, toUs), by start.
+    Expected<std::vector<EventRow>> events(const std::string& camera, int64_t fromUs, int64_t toUs);
+    /// Whether any event of \a kind (any kind when nullopt) overlaps the range.
+    Expected<bool> hasEventIn(const std::string& camera, std::optional<EventKind> kind,
+                              int64_t fromUs, int64_t toUs);
+    /// Events that ended before \a beforeUs and whose video is all gone: forget them.
+    Expected<std::vector<EventRow>> orphanedEvents(int64_t beforeUs);
+    Expected<void> removeEvent(int64_t id);
+    /// Bytes and count of segments held by protected events, per camera.
+    Expected<std::map<std::string, CameraUsage>> heldByProtectedEvents();
 
 private:
     Index() = default;
