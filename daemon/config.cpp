@@ -62,15 +62,21 @@ std::string_view recordingModeName(RecordingMode mode) {
     return "continuous";
 }
 
-// Retention is deliberately left out: a change of retention applies without
-// restarting the camera's pipeline (the daemon hands it to storage on its
-// own), so a reload that only changes retention must not count as a change.
+// Everything the camera's pipeline is built from counts, including pre- and
+// post-roll, transcoding, masks, motion detection and the doorbell button: a
+// change of any of them restarts the pipeline on reload. Retention is
+// deliberately left out: a change of retention applies without restarting the
+// camera's pipeline (the daemon hands it to storage on its own), so a reload
+// that only changes retention must not count as a change.
 bool CameraConfig::sameSettings(const CameraConfig& o) const {
     return id == o.id && source == o.source && pattern == o.pattern &&
            libcameraId == o.libcameraId && libcameraIndex == o.libcameraIndex &&
            device == o.device && url == o.url && rtspTransport == o.rtspTransport &&
            path == o.path && width == o.width && height == o.height && framerate == o.framerate &&
-           bitrate == o.bitrate && keyframeInterval == o.keyframeInterval && mode == o.mode;
+           bitrate == o.bitrate && keyframeInterval == o.keyframeInterval && mode == o.mode &&
+           preRollSeconds == o.preRollSeconds && postRollSeconds == o.postRollSeconds &&
+           transcode == o.transcode && masks == o.masks && motion == o.motion &&
+           doorbell == o.doorbell;
 }
 
 std::optional<uint64_t> parseSize(std::string_view text) {
@@ -197,7 +203,13 @@ constexpr off_t kMaxFileSize = 1 << 20;
 constexpr std::string_view kTopKeys[] = {"camera", "storage", "log"};
 constexpr std::string_view kStorageKeys[] = {"segment_seconds", "min_free"};
 // [camera.retention]: each key is one line here and one in readRetention().
-constexpr std::string_view kRetentionKeys[] = {"max_days", "max_bytes"};
+constexpr std::string_view kRetentionKeys[] = {"max_days", "max_bytes", "continuous_days",
+                                               "motion_days", "ring_days"};
+// [[camera.mask]], [camera.motion], [[camera.motion.zone]], [camera.doorbell].
+constexpr std::string_view kMaskKeys[] = {"points"};
+constexpr std::string_view kMotionKeys[] = {"enabled", "sensitivity", "min_seconds", "zone"};
+constexpr std::string_view kZoneKeys[] = {"name", "points", "mode"};
+constexpr std::string_view kDoorbellKeys[] = {"chip", "line", "active_low", "debounce_ms"};
 constexpr std::string_view kLogKeys[] = {"level", "categories"};
 
 constexpr std::string_view kSourceNames[] = {"test", "libcamera", "v4l2", "rtsp", "file"};
@@ -207,6 +219,7 @@ constexpr std::string_view kModeNames[] = {"continuous", "events", "off"};
 constexpr RecordingMode kModes[] = {RecordingMode::Continuous, RecordingMode::Events,
                                     RecordingMode::Off};
 constexpr std::string_view kTransports[] = {"tcp", "udp", "auto"};
+constexpr std::string_view kZoneModes[] = {"include", "exclude"};
 constexpr std::string_view kLogLevels[] = {"error", "warning", "notice", "info", "debug"};
 
 // videotestsrc's pattern nicks (GStreamer 1.22), so a typo fails at load time
@@ -248,6 +261,21 @@ constexpr uint64_t kMinSize = uint64_t{64} << 10;
 constexpr std::string_view kMinSizeText = "64 KiB";
 constexpr uint64_t kMaxSize = INT64_MAX;
 
+// Pre-roll is held in memory, so it is kept short; post-roll is on disk.
+constexpr double kMaxPreRollSeconds = 30;
+constexpr double kMaxPostRollSeconds = 600;
+constexpr double kMaxMotionMinSeconds = 60;
+
+// Masks and motion zones. 64 points trace any outline a person would draw.
+constexpr size_t kMinPolygonPoints = 3;
+constexpr size_t kMaxPolygonPoints = 64;
+constexpr size_t kMaxZoneNameLength = 64;  // characters, not bytes
+
+// The GPIO character device numbers lines per chip from 0; the largest
+// chips (Raspberry Pi 5's RP1 and the like) have well under 512.
+constexpr int64_t kMaxGpioLine = 511;
+constexpr int64_t kMaxDebounceMs = 1000;
+
 // Which [[camera]] keys apply to which sources. A key that exists but does not
 // apply is reported as such rather than as unknown: the owner most likely
 // forgot to change `source`, and "unknown key" would send them looking for a typo.
@@ -274,12 +302,18 @@ constexpr CameraKey kCameraKeys[] = {
     {"device", sourceBit(SourceKind::V4l2)},
     {"url", sourceBit(SourceKind::Rtsp)},
     {"transport", sourceBit(SourceKind::Rtsp)},
+    {"transcode", sourceBit(SourceKind::Rtsp)},
     {"path", sourceBit(SourceKind::File)},
     {"width", kEncodedSources},
     {"height", kEncodedSources},
     {"framerate", kEncodedSources},
     {"bitrate", kEncodedSources},
     {"keyframe_interval", kEncodedSources},
+    {"pre_roll_seconds", kAllSources},
+    {"post_roll_seconds", kAllSources},
+    {"mask", kAllSources},
+    {"motion", kAllSources},
+    {"doorbell", kAllSources},
     {"retention", kAllSources},
 };
 
@@ -596,7 +630,8 @@ public:
         return std::nullopt;
     }
 
-    /// An integer or a float, for quantities where both read naturally.
+    /// An integer or a float, for quantities where both read naturally;
+    /// \a unit may be empty for a plain number ("a number from 0 to 1").
     std::optional<double> number(std::string_view key, double lo, double hi,
                                  std::string_view unit) {
         const toml::node* n = node(key);
@@ -611,8 +646,8 @@ public:
         if (v && *v >= lo && *v <= hi)
             return v;
         invalid(key, *n,
-                "a number of " + std::string(unit) + " from " + formatNumber(lo, false) + " to " +
-                    formatNumber(hi, false));
+                "a number " + (unit.empty() ? std::string() : "of " + std::string(unit) + " ") +
+                    "from " + formatNumber(lo, false) + " to " + formatNumber(hi, false));
         return std::nullopt;
     }
 
@@ -645,6 +680,16 @@ public:
             return v;
         invalid(key, *n, v && *v > kMaxSize ? "a size below 8 EiB" : sizeRequirement(),
                 v && n->is_string() ? " (" + std::to_string(*v) + " bytes)" : "");
+        return std::nullopt;
+    }
+
+    std::optional<bool> boolean(std::string_view key) {
+        const toml::node* n = node(key);
+        if (!n)
+            return std::nullopt;
+        if (const auto* b = n->as_boolean())
+            return b->get();
+        invalid(key, *n, "true or false (without quotes)");
         return std::nullopt;
     }
 
@@ -687,6 +732,18 @@ public:
         return nullptr;
     }
 
+    /// An array of tables such as [[camera.mask]]; its elements are the
+    /// caller's to check. An empty array (`mask = []`) is fine.
+    const toml::array* arrayOfTables(std::string_view key, std::string_view written) {
+        const toml::node* n = node(key);
+        if (!n)
+            return nullptr;
+        if (const auto* a = n->as_array())
+            return a;
+        invalid(key, *n, "an array of tables, written " + std::string(written));
+        return nullptr;
+    }
+
     /// Reports every key not in \a known at the key's own position, listing
     /// \a shown (the keys that make sense here) as the allowed ones.
     void checkKeys(std::span<const std::string_view> known, std::span<const std::string_view> shown,
@@ -717,6 +774,10 @@ std::string notApplicableReason(const CameraKey& key, SourceKind source) {
     if (source == SourceKind::Rtsp && (key.sources & kEncodedSources) == kEncodedSources)
         return "an rtsp camera's stream is recorded as the camera sends it, without re-encoding; "
                "set its size, frame rate and bitrate in the camera itself";
+    if (key.name == "transcode")
+        return "transcode is for rtsp cameras, whose stream is otherwise recorded untouched; a " +
+               std::string(sourceKindName(source)) +
+               " camera is always encoded by the daemon, so masks apply to it without transcode";
     std::vector<std::string_view> users;
     for (size_t i = 0; i < std::size(kSourceKinds); ++i)
         if (key.sources & sourceBit(kSourceKinds[i]))
@@ -730,21 +791,297 @@ std::string notApplicableReason(const CameraKey& key, SourceKind source) {
     return s + " cameras";
 }
 
+/// " of camera \"door\"", for messages about a camera's sub-tables.
+std::string ofCamera(const std::string& cameraId) {
+    return cameraId.empty() ? std::string() : " of camera " + quote(cameraId);
+}
+
 /// [camera.retention] of one camera; \a camera reads the [[camera]] table.
 void readRetention(Diagnostics& diags, FieldReader& camera, const std::string& cameraId,
                    RetentionConfig& retention) {
     const toml::table* t = camera.table("retention", "[camera.retention]");
     if (!t)
         return;
-    std::string where = "in [camera.retention]";
-    if (!cameraId.empty())
-        where += " of camera " + quote(cameraId);
-    FieldReader r(diags, *t, camera.prefix() + "retention.", where);
+    FieldReader r(diags, *t, camera.prefix() + "retention.",
+                  "in [camera.retention]" + ofCamera(cameraId));
     if (auto v = r.positive("max_days", kMaxRetentionDays, "days"))
         retention.maxDays = *v;
     if (auto v = r.size("max_bytes"))
         retention.maxBytes = *v;
+    if (auto v = r.positive("continuous_days", kMaxRetentionDays, "days"))
+        retention.continuousDays = *v;
+    if (auto v = r.positive("motion_days", kMaxRetentionDays, "days"))
+        retention.motionDays = *v;
+    if (auto v = r.positive("ring_days", kMaxRetentionDays, "days"))
+        retention.ringDays = *v;
     r.checkKeys(kRetentionKeys);
+}
+
+/// A value as written, arrays included ("[0.5, 2]"), for messages about points.
+std::string describeInline(const toml::node& node, int depth = 0) {
+    const toml::array* a = node.as_array();
+    if (!a || depth > 1 || a->size() > 8)
+        return describe(node);
+    std::string s = "[";
+    for (const toml::node& element : *a) {
+        if (s.size() > 1)
+            s += ", ";
+        s += describeInline(element, depth + 1);
+    }
+    return s + "]";
+}
+
+/// True when every point lies on one line (or on one spot): such a polygon
+/// covers nothing, so a mask made of it would hide nothing.
+bool collinear(const std::vector<std::pair<double, double>>& points) {
+    const auto [x0, y0] = points.front();
+    // The point farthest from the first gives the line's direction.
+    double dx = 0;
+    double dy = 0;
+    for (const auto& [x, y] : points) {
+        if ((x - x0) * (x - x0) + (y - y0) * (y - y0) > dx * dx + dy * dy) {
+            dx = x - x0;
+            dy = y - y0;
+        }
+    }
+    return std::all_of(points.begin(), points.end(), [&](const auto& p) {
+        return std::fabs(dx * (p.second - y0) - dy * (p.first - x0)) < 1e-12;
+    });
+}
+
+/// The `points` of a mask or motion zone; \a r reads the mask's or zone's
+/// table. Reports every bad point at its position; false when any is bad.
+bool readPolygon(Diagnostics& diags, FieldReader& r, Polygon& polygon) {
+    const std::string requirement =
+        "an array of " + std::to_string(kMinPolygonPoints) + " to " +
+        std::to_string(kMaxPolygonPoints) +
+        " [x, y] points, such as [[0, 0], [0.5, 0], [0.5, 1]], where (0, 0) is the picture's top "
+        "left corner and (1, 1) its bottom right";
+    const toml::node* n = r.node("points");
+    if (!n) {
+        r.missing("points", requirement);
+        return false;
+    }
+    const toml::array* array = n->as_array();
+    if (!array) {
+        r.invalid("points", *n, requirement);
+        return false;
+    }
+    // [0, 0, 1, 0, 1, 1]: one message for the whole list rather than one per number.
+    if (!array->empty() && std::none_of(array->begin(), array->end(),
+                                        [](const toml::node& e) { return e.is_array(); })) {
+        diags.add(n->source(),
+                  r.prefix() + "points must be " + requirement + ", got " +
+                      (array->size() <= 8
+                           ? describeInline(*n)
+                           : "a flat list of " + std::to_string(array->size()) + " values") +
+                      "; write each point as its own [x, y] pair");
+        return false;
+    }
+    bool ok = true;
+    if (array->size() < kMinPolygonPoints || array->size() > kMaxPolygonPoints) {
+        diags.add(n->source(), r.prefix() + "points must be " + requirement + ", got " +
+                                   std::to_string(array->size()) +
+                                   (array->size() == 1 ? " point" : " points"));
+        ok = false;
+    }
+    Polygon result;
+    for (size_t i = 0; i < array->size(); ++i) {
+        const toml::node& point = (*array)[i];
+        const std::string name = "point " + std::to_string(i + 1);
+        const toml::array* xy = point.as_array();
+        if (!xy || xy->size() != 2) {
+            diags.add(point.source(), r.prefix() + name +
+                                          " must be an [x, y] pair of numbers from 0 to 1, got " +
+                                          describeInline(point));
+            ok = false;
+            continue;
+        }
+        static constexpr std::string_view kAxes[2][2] = {
+            {"x", "0 is the picture's left edge, 1 its right edge"},
+            {"y", "0 is the picture's top edge, 1 its bottom edge"}};
+        double coordinate[2] = {0, 0};
+        for (size_t axis = 0; axis < 2; ++axis) {
+            const toml::node& c = (*xy)[axis];
+            std::optional<double> v;
+            if (const auto* integer = c.as_integer())
+                v = static_cast<double>(integer->get());
+            if (const auto* f = c.as_floating_point())
+                v = f->get();
+            // Written so that NaN fails.
+            if (v && *v >= 0 && *v <= 1) {
+                coordinate[axis] = *v;
+                continue;
+            }
+            diags.add(c.source(), r.prefix() + name + ": " + std::string(kAxes[axis][0]) +
+                                      " must be a number from 0 to 1 (" +
+                                      std::string(kAxes[axis][1]) + "), got " + describeInline(c));
+            ok = false;
+        }
+        result.points.emplace_back(coordinate[0], coordinate[1]);
+    }
+    if (ok && collinear(result.points)) {
+        diags.add(n->source(), r.prefix() +
+                                   "points all lie on one line, so they enclose nothing; give at "
+                                   "least 3 points that are not in a line");
+        ok = false;
+    }
+    if (ok)
+        polygon = std::move(result);
+    return ok;
+}
+
+/// [[camera.mask]]: areas of the picture burned in black before encoding.
+void readMasks(Diagnostics& diags, FieldReader& camera, const std::string& cameraId,
+               std::vector<Polygon>& masks) {
+    const toml::array* array = camera.arrayOfTables("mask", "[[camera.mask]]");
+    if (!array)
+        return;
+    for (size_t i = 0; i < array->size(); ++i) {
+        const toml::node& element = (*array)[i];
+        const std::string number = "#" + std::to_string(i + 1);
+        const toml::table* t = element.as_table();
+        if (!t) {
+            diags.add(element.source(), camera.prefix() +
+                                            "each mask must be a table, written [[camera.mask]], "
+                                            "got " +
+                                            describeInline(element));
+            continue;
+        }
+        FieldReader r(diags, *t, camera.prefix() + "mask " + number + ": ",
+                      "in [[camera.mask]] " + number + ofCamera(cameraId));
+        Polygon polygon;
+        if (readPolygon(diags, r, polygon))
+            masks.push_back(std::move(polygon));
+        r.checkKeys(kMaskKeys);
+    }
+}
+
+/// A zone's name: shown to the owner, so printable, and short enough for a label.
+bool isZoneName(std::string_view s) {
+    size_t characters = 0;
+    for (char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f)
+            return false;
+        if ((u & 0xc0) != 0x80)  // not a UTF-8 continuation byte
+            ++characters;
+    }
+    return characters >= 1 && characters <= kMaxZoneNameLength;
+}
+
+/// [[camera.motion.zone]]: where motion counts (include) or does not (exclude).
+/// \a motion reads [camera.motion]; \a cameraPrefix is the camera's message prefix.
+void readZones(Diagnostics& diags, FieldReader& motion, const std::string& cameraPrefix,
+               const std::string& cameraId, std::vector<MotionZone>& zones) {
+    const toml::array* array = motion.arrayOfTables("zone", "[[camera.motion.zone]]");
+    if (!array)
+        return;
+    for (size_t i = 0; i < array->size(); ++i) {
+        const toml::node& element = (*array)[i];
+        const toml::table* t = element.as_table();
+        if (!t) {
+            diags.add(element.source(), cameraPrefix +
+                                            "each motion zone must be a table, written "
+                                            "[[camera.motion.zone]], got " +
+                                            describeInline(element));
+            continue;
+        }
+        // Named by its name once that is known to be good, else by number.
+        std::string label = "#" + std::to_string(i + 1);
+        MotionZone zone;
+        {
+            FieldReader nameReader(diags, *t, cameraPrefix + "motion zone " + label + ": ", "");
+            if (auto v =
+                    nameReader.string("name",
+                                      "a string of 1 to " + std::to_string(kMaxZoneNameLength) +
+                                          " characters, without control characters",
+                                      isZoneName)) {
+                zone.name = *v;
+                label = quote(*v);
+            }
+        }
+        FieldReader r(diags, *t, cameraPrefix + "motion zone " + label + ": ",
+                      "in [[camera.motion.zone]] " + label + ofCamera(cameraId));
+        bool ok = readPolygon(diags, r, zone.polygon);
+        if (auto m = r.oneOf("mode", kZoneModes))
+            zone.include = *m == 0;
+        else if (t->contains("mode"))
+            ok = false;
+        if (ok)
+            zones.push_back(std::move(zone));
+        r.checkKeys(kZoneKeys);
+    }
+}
+
+/// [camera.motion]: motion detection on the camera's picture.
+void readMotion(Diagnostics& diags, FieldReader& camera, const std::string& cameraId,
+                MotionConfig& motion) {
+    const toml::table* t = camera.table("motion", "[camera.motion]");
+    if (!t)
+        return;
+    FieldReader r(diags, *t, camera.prefix() + "motion.",
+                  "in [camera.motion]" + ofCamera(cameraId));
+    if (auto v = r.boolean("enabled"))
+        motion.enabled = *v;
+    if (auto v = r.number("sensitivity", 0, 1, ""))
+        motion.sensitivity = *v;
+    if (auto v = r.number("min_seconds", 0, kMaxMotionMinSeconds, "seconds"))
+        motion.minSeconds = *v;
+    readZones(diags, r, camera.prefix(), cameraId, motion.zones);
+    r.checkKeys(kMotionKeys);
+}
+
+/// "gpiochip0" or "/dev/gpiochip0", as libgpiod and `gpiodetect` name chips.
+bool isGpioChip(std::string_view s) {
+    if (s.starts_with("/dev/"))
+        s.remove_prefix(5);
+    if (!s.starts_with("gpiochip"))
+        return false;
+    s.remove_prefix(8);
+    return !s.empty() && s.size() <= 4 &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+/// [camera.doorbell]: the doorbell button, on a GPIO line.
+void readDoorbell(Diagnostics& diags, FieldReader& camera, const std::string& cameraId,
+                  DoorbellConfig& doorbell) {
+    const toml::table* t = camera.table("doorbell", "[camera.doorbell]");
+    if (!t)
+        return;
+    FieldReader r(diags, *t, camera.prefix() + "doorbell.",
+                  "in [camera.doorbell]" + ofCamera(cameraId));
+    constexpr std::string_view kChipRequirement =
+        "a GPIO chip name such as \"gpiochip0\" or its path such as \"/dev/gpiochip0\", as "
+        "`gpiodetect` lists them";
+    if (const toml::node* n = r.node("chip")) {
+        const auto* s = n->as_string();
+        if (s && isGpioChip(s->get())) {
+            doorbell.chip = s->get();
+        } else {
+            std::string hint;
+            if (const auto* i = n->as_integer(); i && i->get() >= 0 && i->get() <= 9999)
+                hint = "; for chip " + std::to_string(i->get()) + " write \"gpiochip" +
+                       std::to_string(i->get()) + "\"";
+            r.invalid("chip", *n, kChipRequirement, hint);
+        }
+    } else {
+        r.missing("chip", "the GPIO chip the button is wired to: " + std::string(kChipRequirement));
+    }
+    const std::string lineRequirement =
+        "the button's line offset on the chip, an integer from 0 to " +
+        std::to_string(kMaxGpioLine) + " (`gpioinfo` lists them)";
+    if (r.node("line")) {
+        if (auto v = r.integer("line", 0, kMaxGpioLine))
+            doorbell.line = static_cast<int>(*v);
+    } else {
+        r.missing("line", lineRequirement);
+    }
+    if (auto v = r.boolean("active_low"))
+        doorbell.activeLow = *v;
+    if (auto v = r.integer("debounce_ms", 0, kMaxDebounceMs))
+        doorbell.debounceMs = static_cast<int>(*v);
+    r.checkKeys(kDoorbellKeys);
 }
 
 CameraConfig readCamera(Diagnostics& diags, const toml::table& table) {
@@ -834,6 +1171,15 @@ CameraConfig readCamera(Diagnostics& diags, const toml::table& table) {
     if (applies("transport"))
         if (auto i = r.oneOf("transport", kTransports))
             cam.rtspTransport = kTransports[*i];
+    // A transcode setting that is there but bad is reported as such, and the
+    // masks are not reported again for the lack of it.
+    bool transcodeBad = false;
+    if (applies("transcode")) {
+        if (auto v = r.boolean("transcode"))
+            cam.transcode = *v;
+        else
+            transcodeBad = table.contains("transcode");
+    }
 
     if (applies("path")) {
         if (auto v = r.string("path", "a non-empty path to a video file",
@@ -879,6 +1225,26 @@ CameraConfig readCamera(Diagnostics& diags, const toml::table& table) {
     if (applies("keyframe_interval"))
         if (auto v = r.number("keyframe_interval", 0.2, 10, "seconds"))
             cam.keyframeInterval = *v;
+    if (auto v = r.number("pre_roll_seconds", 0, kMaxPreRollSeconds, "seconds"))
+        cam.preRollSeconds = *v;
+    if (auto v = r.number("post_roll_seconds", 0, kMaxPostRollSeconds, "seconds"))
+        cam.postRollSeconds = *v;
+
+    readMasks(diags, r, cam.id, cam.masks);
+    const toml::array* maskArray = table.get_as<toml::array>("mask");
+    if (sourceKnown && cam.source == SourceKind::Rtsp && !cam.transcode && !transcodeBad &&
+        maskArray && !maskArray->empty()) {
+        std::string msg = prefix +
+                          "[[camera.mask]] needs transcode = true on an rtsp camera: rtsp passes "
+                          "the camera's stream through untouched, so masked pixels would still be "
+                          "in the recording; set transcode = true to decode, mask and re-encode "
+                          "it, which costs CPU (roughly a core for 1080p)";
+        if (const toml::node* n = table.get("transcode"))
+            msg += " (transcode = false is set at " + formatLocation(locationOf(n->source())) + ")";
+        diags.add((*maskArray)[0].source(), msg);
+    }
+    readMotion(diags, r, cam.id, cam.motion);
+    readDoorbell(diags, r, cam.id, cam.doorbell);
     readRetention(diags, r, cam.id, cam.retention);
 
     std::vector<std::string_view> known;

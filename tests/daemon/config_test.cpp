@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cmath>
 #include <fstream>
+#include <numbers>
 #include <regex>
 #include <sstream>
 
@@ -111,7 +113,189 @@ TEST(Config, CameraDefaults) {
     EXPECT_EQ(cam.bitrate, 2'000'000);
     EXPECT_EQ(cam.keyframeInterval, 2.0);
     EXPECT_EQ(cam.mode, RecordingMode::Continuous);
+    EXPECT_EQ(cam.preRollSeconds, 5.0);
+    EXPECT_EQ(cam.postRollSeconds, 10.0);
+    EXPECT_FALSE(cam.transcode);
+    EXPECT_THAT(cam.masks, IsEmpty());
+    EXPECT_FALSE(cam.motion.enabled);
+    EXPECT_EQ(cam.motion.sensitivity, 0.5);
+    EXPECT_EQ(cam.motion.minSeconds, 1.0);
+    EXPECT_THAT(cam.motion.zones, IsEmpty());
+    EXPECT_FALSE(cam.doorbell.configured());
     EXPECT_EQ(cam.location, (SourceLocation{"main.toml", 1, 1}));
+}
+
+TEST(Config, PreAndPostRoll) {
+    Config c = parseOk(R"([[camera]]
+id = "door"
+mode = "events"
+pre_roll_seconds = 0
+post_roll_seconds = 600
+
+[[camera]]
+id = "gate"
+source = "rtsp"
+url = "rtsp://cam/s"
+pre_roll_seconds = 2.5
+post_roll_seconds = 0.5
+
+[[camera]]
+id = "yard"
+pre_roll_seconds = 30
+)");
+    ASSERT_THAT(c.cameras, SizeIs(3));
+    EXPECT_EQ(c.cameras[0].preRollSeconds, 0.0);
+    EXPECT_EQ(c.cameras[0].postRollSeconds, 600.0);
+    EXPECT_EQ(c.cameras[1].preRollSeconds, 2.5);
+    EXPECT_EQ(c.cameras[1].postRollSeconds, 0.5);
+    EXPECT_EQ(c.cameras[2].preRollSeconds, 30.0);
+    EXPECT_EQ(c.cameras[2].postRollSeconds, 10.0);
+}
+
+TEST(Config, Masks) {
+    Config c = parseOk(R"([[camera]]
+id = "door"
+
+# The street, along the top of the picture.
+[[camera.mask]]
+points = [[0, 0], [1, 0], [1, 0.25], [0, 0.4]]
+
+# The neighbour's window, a 64-sided outline would do as well.
+[[camera.mask]]
+points = [[0.75, 0.5], [1.0, 0.5], [1.0, 1.0], [0.75, 1]]
+
+[[camera]]
+id = "gate"
+source = "rtsp"
+url = "rtsp://cam/s"
+transcode = true
+mask = [{ points = [[0, 0], [0.5, 0], [0, 0.5]] }]
+
+[[camera]]
+id = "yard"
+source = "v4l2"
+mask = []
+)");
+    ASSERT_THAT(c.cameras, SizeIs(3));
+    using Points = std::vector<std::pair<double, double>>;
+    EXPECT_THAT(c.cameras[0].masks,
+                ElementsAre(Polygon{Points{{0, 0}, {1, 0}, {1, 0.25}, {0, 0.4}}},
+                            Polygon{Points{{0.75, 0.5}, {1, 0.5}, {1, 1}, {0.75, 1}}}));
+    EXPECT_FALSE(c.cameras[0].transcode);
+    EXPECT_TRUE(c.cameras[1].transcode);
+    EXPECT_THAT(c.cameras[1].masks, ElementsAre(Polygon{Points{{0, 0}, {0.5, 0}, {0, 0.5}}}));
+    EXPECT_THAT(c.cameras[2].masks, IsEmpty());
+}
+
+TEST(Config, MaskWithTheMostPoints) {
+    std::string points;
+    for (int i = 0; i < 64; ++i) {
+        double angle = 2 * std::numbers::pi * i / 64;
+        points += (i ? ", [" : "[") + std::to_string(0.5 + 0.5 * std::cos(angle)) + ", " +
+                  std::to_string(0.5 + 0.5 * std::sin(angle)) + "]";
+    }
+    Config c = parseOk("[[camera]]\nid = \"door\"\n[[camera.mask]]\npoints = [" + points + "]\n");
+    ASSERT_THAT(c.cameras, SizeIs(1));
+    ASSERT_THAT(c.cameras[0].masks, SizeIs(1));
+    EXPECT_THAT(c.cameras[0].masks[0].points, SizeIs(64));
+
+    ConfigResult r = parse("[[camera]]\nid = \"door\"\n[[camera.mask]]\npoints = [" + points +
+                           ", [0.5, 0.5]]\n");
+    EXPECT_THAT(messages(r), ElementsAre(AllOf(StartsWith("main.toml:4:10: camera \"door\": mask "
+                                                          "#1: points must be an array of 3 to 64"),
+                                               HasSubstr("got 65 points"))));
+}
+
+TEST(Config, RtspTranscodeWithoutMasks) {
+    Config c = parseOk(
+        "[[camera]]\nid = \"gate\"\nsource = \"rtsp\"\nurl = \"rtsp://cam/s\"\ntranscode = "
+        "true\n");
+    ASSERT_THAT(c.cameras, SizeIs(1));
+    EXPECT_TRUE(c.cameras[0].transcode);
+}
+
+TEST(Config, Motion) {
+    Config c = parseOk(R"([[camera]]
+id = "door"
+mode = "events"
+
+[camera.motion]
+enabled = true
+sensitivity = 0.8
+min_seconds = 0.5
+
+[[camera.motion.zone]]
+name = "path to the door"
+points = [[0.2, 0.4], [0.6, 0.4], [0.7, 1], [0.1, 1]]
+
+[[camera.motion.zone]]
+name = "road"
+points = [[0, 0], [1, 0], [1, 0.3], [0, 0.3]]
+mode = "exclude"
+
+[[camera.motion.zone]]
+points = [[0.9, 0.9], [1, 0.9], [1, 1]]
+mode = "include"
+
+[[camera]]
+id = "yard"
+motion = { enabled = true }
+
+[[camera]]
+id = "shed"
+[camera.motion]
+sensitivity = 0
+min_seconds = 60
+)");
+    ASSERT_THAT(c.cameras, SizeIs(3));
+    const MotionConfig& m = c.cameras[0].motion;
+    EXPECT_TRUE(m.enabled);
+    EXPECT_EQ(m.sensitivity, 0.8);
+    EXPECT_EQ(m.minSeconds, 0.5);
+    using Points = std::vector<std::pair<double, double>>;
+    EXPECT_THAT(
+        m.zones,
+        ElementsAre(MotionZone{"path to the door",
+                               Polygon{Points{{0.2, 0.4}, {0.6, 0.4}, {0.7, 1}, {0.1, 1}}}, true},
+                    MotionZone{"road", Polygon{Points{{0, 0}, {1, 0}, {1, 0.3}, {0, 0.3}}}, false},
+                    MotionZone{"", Polygon{Points{{0.9, 0.9}, {1, 0.9}, {1, 1}}}, true}));
+
+    EXPECT_TRUE(c.cameras[1].motion.enabled);
+    EXPECT_EQ(c.cameras[1].motion.sensitivity, 0.5);
+    EXPECT_EQ(c.cameras[1].motion.minSeconds, 1.0);
+    EXPECT_THAT(c.cameras[1].motion.zones, IsEmpty());
+
+    EXPECT_FALSE(c.cameras[2].motion.enabled);
+    EXPECT_EQ(c.cameras[2].motion.sensitivity, 0.0);
+    EXPECT_EQ(c.cameras[2].motion.minSeconds, 60.0);
+}
+
+TEST(Config, Doorbell) {
+    Config c = parseOk(R"([[camera]]
+id = "door"
+[camera.doorbell]
+chip = "gpiochip0"
+line = 17
+
+[[camera]]
+id = "gate"
+source = "rtsp"
+url = "rtsp://cam/s"
+[camera.doorbell]
+chip = "/dev/gpiochip4"
+line = 511
+active_low = false
+debounce_ms = 0
+
+[[camera]]
+id = "yard"
+doorbell = { chip = "gpiochip1", line = 0, debounce_ms = 1000 }
+)");
+    ASSERT_THAT(c.cameras, SizeIs(3));
+    EXPECT_EQ(c.cameras[0].doorbell, (DoorbellConfig{"gpiochip0", 17, true, 50}));
+    EXPECT_TRUE(c.cameras[0].doorbell.configured());
+    EXPECT_EQ(c.cameras[1].doorbell, (DoorbellConfig{"/dev/gpiochip4", 511, false, 0}));
+    EXPECT_EQ(c.cameras[2].doorbell, (DoorbellConfig{"gpiochip1", 0, true, 1000}));
 }
 
 TEST(Config, EverySourceKind) {
@@ -274,7 +458,8 @@ const BadCase kBadCases[] = {
     {"unknown camera key, close to a real one", "[[camera]]\nid = \"door\"\n\nwidht = 1280\n",
      "main.toml:4:1: unknown key \"widht\" in [[camera]] \"door\"; did you mean \"width\"?",
      "(allowed for source \"test\": id, source, mode, pattern, width, height, framerate, "
-     "bitrate, keyframe_interval, retention)"},
+     "bitrate, keyframe_interval, pre_roll_seconds, post_roll_seconds, mask, motion, doorbell, "
+     "retention)"},
     {"unknown camera key, not close to anything", "[[camera]]\nid = \"door\"\n  colour = 1\n",
      "main.toml:3:3: unknown key \"colour\" in [[camera]] \"door\" (allowed", "keyframe_interval"},
     {"unknown top-level table", "[storage]\nsegment_seconds = 20\n\n[web]\nport = 8080\n",
@@ -434,7 +619,7 @@ const BadCase kBadCases[] = {
     {"unknown retention key", "[[camera]]\nid = \"door\"\n[camera.retention]\nmax_day = 7\n",
      "main.toml:4:1: unknown key \"max_day\" in [camera.retention] of camera \"door\"; did you "
      "mean \"max_days\"?",
-     "(allowed: max_days, max_bytes)"},
+     "(allowed: max_days, max_bytes, continuous_days, motion_days, ring_days)"},
     {"retention as a number", "[[camera]]\nid = \"door\"\nretention = 7\n",
      "main.toml:3:13: camera \"door\": retention must be a table, written [camera.retention], got "
      "7",
@@ -470,6 +655,227 @@ const BadCase kBadCases[] = {
      "main.toml:2:14: log.categories must be a table, written [log.categories], got "
      "\"pipeline=debug\"",
      ""},
+    // [camera.retention] per kind of recording.
+    {"retention continuous_days zero",
+     "[[camera]]\nid = \"door\"\n[camera.retention]\ncontinuous_days = 0\n",
+     "main.toml:4:19: camera \"door\": retention.continuous_days must be a number of days greater "
+     "than 0 and at most 3650",
+     "got 0"},
+    {"retention motion_days too long",
+     "[[camera]]\nid = \"door\"\n[camera.retention]\nmotion_days = 4000\n",
+     "main.toml:4:15: camera \"door\": retention.motion_days must be",
+     "at most 3650 (fractions allowed, such as 0.5), got 4000"},
+    {"retention ring_days as a string",
+     "[[camera]]\nid = \"door\"\n[camera.retention]\nring_days = \"1y\"\n",
+     "main.toml:4:13: camera \"door\": retention.ring_days must be a number of days", "got \"1y\""},
+    // Pre- and post-roll, transcode.
+    {"pre-roll negative", "[[camera]]\nid = \"door\"\npre_roll_seconds = -1\n",
+     "main.toml:3:20: camera \"door\": pre_roll_seconds must be a number of seconds from 0 to 30, "
+     "got -1",
+     ""},
+    {"pre-roll too long", "[[camera]]\nid = \"door\"\npre_roll_seconds = 30.5\n",
+     "main.toml:3:20: camera \"door\": pre_roll_seconds must be a number of seconds from 0 to 30, "
+     "got 30.5",
+     ""},
+    {"post-roll too long", "[[camera]]\nid = \"door\"\npost_roll_seconds = 601\n",
+     "main.toml:3:21: camera \"door\": post_roll_seconds must be a number of seconds from 0 to "
+     "600, got 601",
+     ""},
+    {"post-roll as a string", "[[camera]]\nid = \"door\"\npost_roll_seconds = \"10s\"\n",
+     "main.toml:3:21: camera \"door\": post_roll_seconds must be a number of seconds",
+     "got \"10s\""},
+    {"transcode on a test camera", "[[camera]]\nid = \"door\"\ntranscode = true\n",
+     "main.toml:3:1: camera \"door\": transcode does not apply to source \"test\", the default: "
+     "transcode is for rtsp cameras",
+     "a test camera is always encoded by the daemon, so masks apply to it without transcode"},
+    {"transcode on a v4l2 camera",
+     "[[camera]]\nid = \"usb\"\nsource = \"v4l2\"\ntranscode = false\n",
+     "main.toml:4:1: camera \"usb\": transcode does not apply to source \"v4l2\"",
+     "a v4l2 camera is always encoded by the daemon"},
+    {"transcode as a string",
+     "[[camera]]\nid = \"gate\"\nsource = \"rtsp\"\nurl = \"rtsp://x/y\"\ntranscode = \"yes\"\n",
+     "main.toml:5:13: camera \"gate\": transcode must be true or false (without quotes), got "
+     "\"yes\"",
+     ""},
+    // [[camera.mask]]
+    {"mask point outside the picture",
+     "[[camera]]\nid = \"door\"\n[[camera.mask]]\npoints = [[0, 0], [1.5, 0], [1, 1]]\n",
+     "main.toml:4:20: camera \"door\": mask #1: point 2: x must be a number from 0 to 1 (0 is the "
+     "picture's left edge, 1 its right edge), got 1.5",
+     ""},
+    {"mask point above the picture",
+     "[[camera]]\nid = \"door\"\n[[camera.mask]]\npoints = [[0, 0], [1, 0], [1, -0.1]]\n",
+     "main.toml:4:31: camera \"door\": mask #1: point 3: y must be a number from 0 to 1 (0 is the "
+     "picture's top edge, 1 its bottom edge), got -0.1",
+     ""},
+    {"mask coordinate as a string",
+     "[[camera]]\nid = \"door\"\n[[camera.mask]]\npoints = [[0, 0], [1, 0], [1, \"1\"]]\n",
+     "main.toml:4:31: camera \"door\": mask #1: point 3: y must be a number from 0 to 1",
+     "got \"1\""},
+    {"mask with 2 points",
+     "[[camera]]\nid = \"door\"\n[[camera.mask]]\npoints = [[0, 0], [1, 1]]\n",
+     "main.toml:4:10: camera \"door\": mask #1: points must be an array of 3 to 64 [x, y] points, "
+     "such as [[0, 0], [0.5, 0], [0.5, 1]], where (0, 0) is the picture's top left corner and "
+     "(1, 1) its bottom right, got 2 points",
+     ""},
+    {"mask with a point of 3 numbers",
+     "[[camera]]\nid = \"door\"\n[[camera.mask]]\npoints = [[0, 0], [1, 0, 0.5], [1, 1]]\n",
+     "main.toml:4:19: camera \"door\": mask #1: point 2 must be an [x, y] pair of numbers from 0 "
+     "to 1, got [1, 0, 0.5]",
+     ""},
+    {"mask with a bare number for a point",
+     "[[camera]]\nid = \"door\"\n[[camera.mask]]\npoints = [[0, 0], 0.5, [1, 1]]\n",
+     "main.toml:4:19: camera \"door\": mask #1: point 2 must be an [x, y] pair", "got 0.5"},
+    {"mask points flat instead of pairs",
+     "[[camera]]\nid = \"door\"\n[[camera.mask]]\npoints = [0, 0, 1, 0, 1, 0.5]\n",
+     "main.toml:4:10: camera \"door\": mask #1: points must be an array of 3 to 64 [x, y] points",
+     "got [0, 0, 1, 0, 1, 0.5]; write each point as its own [x, y] pair"},
+    {"mask points as a string",
+     "[[camera]]\nid = \"door\"\n[[camera.mask]]\npoints = \"0,0 1,0 1,1\"\n",
+     "main.toml:4:10: camera \"door\": mask #1: points must be an array of 3 to 64 [x, y] points",
+     "got \"0,0 1,0 1,1\""},
+    {"mask points on one line",
+     "[[camera]]\nid = \"door\"\n[[camera.mask]]\npoints = [[0, 0], [0.5, 0.5], [1, 1]]\n",
+     "main.toml:4:10: camera \"door\": mask #1: points all lie on one line, so they enclose "
+     "nothing",
+     "at least 3 points that are not in a line"},
+    {"mask without points", "[[camera]]\nid = \"door\"\n[[camera.mask]]\n",
+     "main.toml:3:1: missing required key \"points\" in [[camera.mask]] #1 of camera \"door\"",
+     "[x, y] points"},
+    {"unknown mask key, second mask",
+     "[[camera]]\nid = \"door\"\n[[camera.mask]]\npoints = [[0, 0], [1, 0], [1, 1]]\n"
+     "[[camera.mask]]\npoints = [[0, 0], [1, 0], [1, 1]]\npoint = [0, 1]\n",
+     "main.toml:7:1: unknown key \"point\" in [[camera.mask]] #2 of camera \"door\"; did you mean "
+     "\"points\"?",
+     "(allowed: points)"},
+    {"mask written as a table", "[[camera]]\nid = \"door\"\n[camera.mask]\npoints = []\n",
+     "main.toml:3:1: camera \"door\": mask must be an array of tables, written [[camera.mask]], "
+     "got a table",
+     ""},
+    {"masks instead of mask",
+     "[[camera]]\nid = \"door\"\n[[camera.masks]]\npoints = [[0, 0], [1, 0], [1, 1]]\n",
+     "main.toml:3:10: unknown key \"masks\" in [[camera]] \"door\"; did you mean \"mask\"?", ""},
+    {"rtsp camera with a mask and no transcode",
+     "[[camera]]\nid = \"gate\"\nsource = \"rtsp\"\nurl = \"rtsp://x/y\"\n\n"
+     "[[camera.mask]]\npoints = [[0, 0], [1, 0], [1, 1]]\n",
+     "main.toml:6:1: camera \"gate\": [[camera.mask]] needs transcode = true on an rtsp camera: "
+     "rtsp passes the camera's stream through untouched, so masked pixels would still be in the "
+     "recording; set transcode = true to decode, mask and re-encode it, which costs CPU "
+     "(roughly a core for 1080p)",
+     ""},
+    {"rtsp camera with a mask and transcode = false",
+     "[[camera]]\nid = \"gate\"\nsource = \"rtsp\"\nurl = \"rtsp://x/y\"\ntranscode = false\n"
+     "mask = [{ points = [[0, 0], [1, 0], [1, 1]] }]\n",
+     "main.toml:6:9: camera \"gate\": [[camera.mask]] needs transcode = true on an rtsp camera",
+     "(transcode = false is set at main.toml:5:13)"},
+    // [camera.motion] and its zones
+    {"motion sensitivity above 1",
+     "[[camera]]\nid = \"door\"\n[camera.motion]\nsensitivity = 1.5\n",
+     "main.toml:4:15: camera \"door\": motion.sensitivity must be a number from 0 to 1, got 1.5",
+     ""},
+    {"motion min_seconds too long",
+     "[[camera]]\nid = \"door\"\n[camera.motion]\nmin_seconds = 61\n",
+     "main.toml:4:15: camera \"door\": motion.min_seconds must be a number of seconds from 0 to "
+     "60, got 61",
+     ""},
+    {"motion enabled as a string",
+     "[[camera]]\nid = \"door\"\n[camera.motion]\nenabled = \"true\"\n",
+     "main.toml:4:11: camera \"door\": motion.enabled must be true or false (without quotes), got "
+     "\"true\"",
+     ""},
+    {"unknown motion key", "[[camera]]\nid = \"door\"\n[camera.motion]\nzones = []\n",
+     "main.toml:4:1: unknown key \"zones\" in [camera.motion] of camera \"door\"; did you mean "
+     "\"zone\"?",
+     "(allowed: enabled, sensitivity, min_seconds, zone)"},
+    {"motion as a boolean", "[[camera]]\nid = \"door\"\nmotion = true\n",
+     "main.toml:3:10: camera \"door\": motion must be a table, written [camera.motion], got true",
+     ""},
+    {"zone mode sideways",
+     "[[camera]]\nid = \"door\"\n[camera.motion]\nenabled = true\n[[camera.motion.zone]]\n"
+     "name = \"road\"\npoints = [[0, 0], [1, 0], [1, 0.3]]\nmode = \"sideways\"\n",
+     "main.toml:8:8: camera \"door\": motion zone \"road\": mode must be one of \"include\", "
+     "\"exclude\", got \"sideways\"",
+     ""},
+    {"zone mode close to a real one",
+     "[[camera]]\nid = \"door\"\n[[camera.motion.zone]]\n"
+     "points = [[0, 0], [1, 0], [1, 0.3]]\nmode = \"exlude\"\n",
+     "main.toml:5:8: camera \"door\": motion zone #1: mode must be one of",
+     "got \"exlude\"; did you mean \"exclude\"?"},
+    {"zone point outside the picture, named",
+     "[[camera]]\nid = \"door\"\n[[camera.motion.zone]]\nname = \"path\"\n"
+     "points = [[0, 0], [1, 0], [1, 2]]\n",
+     "main.toml:5:31: camera \"door\": motion zone \"path\": point 3: y must be a number from 0 "
+     "to 1",
+     "got 2"},
+    {"zone with an empty name",
+     "[[camera]]\nid = \"door\"\n[[camera.motion.zone]]\nname = \"\"\n"
+     "points = [[0, 0], [1, 0], [1, 1]]\n",
+     "main.toml:4:8: camera \"door\": motion zone #1: name must be a string of 1 to 64 characters",
+     "got \"\""},
+    {"zone name too long",
+     "[[camera]]\nid = \"door\"\n[[camera.motion.zone]]\nname = "
+     "\"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklm\"\n"
+     "points = [[0, 0], [1, 0], [1, 1]]\n",
+     "main.toml:4:8: camera \"door\": motion zone #1: name must be a string of 1 to 64 characters",
+     ""},
+    {"zone without points",
+     "[[camera]]\nid = \"door\"\n[camera.motion]\n\n[[camera.motion.zone]]\nname = \"road\"\n",
+     "main.toml:5:1: missing required key \"points\" in [[camera.motion.zone]] \"road\" of camera "
+     "\"door\"",
+     ""},
+    {"zone written as a table",
+     "[[camera]]\nid = \"door\"\n[camera.motion.zone]\npoints = [[0, 0], [1, 0], [1, 1]]\n",
+     "main.toml:3:1: camera \"door\": motion.zone must be an array of tables, written "
+     "[[camera.motion.zone]], got a table",
+     ""},
+    // [camera.doorbell]
+    {"doorbell without chip", "[[camera]]\nid = \"door\"\n[camera.doorbell]\nline = 17\n",
+     "main.toml:3:1: missing required key \"chip\" in [camera.doorbell] of camera \"door\" (the "
+     "GPIO chip the button is wired to: a GPIO chip name such as \"gpiochip0\" or its path such "
+     "as \"/dev/gpiochip0\"",
+     ""},
+    {"doorbell without line",
+     "[[camera]]\nid = \"door\"\n[camera.doorbell]\nchip = \"gpiochip0\"\n",
+     "main.toml:3:1: missing required key \"line\" in [camera.doorbell] of camera \"door\" (the "
+     "button's line offset on the chip, an integer from 0 to 511",
+     ""},
+    {"doorbell line -1",
+     "[[camera]]\nid = \"door\"\n[camera.doorbell]\nchip = \"gpiochip0\"\nline = -1\n",
+     "main.toml:5:8: camera \"door\": doorbell.line must be an integer from 0 to 511, got -1", ""},
+    {"doorbell line 512",
+     "[[camera]]\nid = \"door\"\n[camera.doorbell]\nchip = \"gpiochip0\"\nline = 512\n",
+     "main.toml:5:8: camera \"door\": doorbell.line must be an integer from 0 to 511, got 512", ""},
+    {"doorbell line as a pin name",
+     "[[camera]]\nid = \"door\"\n[camera.doorbell]\nchip = \"gpiochip0\"\nline = \"GPIO17\"\n",
+     "main.toml:5:8: camera \"door\": doorbell.line must be an integer from 0 to 511",
+     "got \"GPIO17\""},
+    {"doorbell chip as a number",
+     "[[camera]]\nid = \"door\"\n[camera.doorbell]\nchip = 0\nline = 17\n",
+     "main.toml:4:8: camera \"door\": doorbell.chip must be a GPIO chip name such as "
+     "\"gpiochip0\" or its path such as \"/dev/gpiochip0\"",
+     "got 0; for chip 0 write \"gpiochip0\""},
+    {"doorbell chip relative path",
+     "[[camera]]\nid = \"door\"\n[camera.doorbell]\nchip = \"dev/gpiochip0\"\nline = 17\n",
+     "main.toml:4:8: camera \"door\": doorbell.chip must be a GPIO chip name",
+     "got \"dev/gpiochip0\""},
+    {"doorbell chip without a number",
+     "[[camera]]\nid = \"door\"\n[camera.doorbell]\nchip = \"gpiochip\"\nline = 17\n",
+     "main.toml:4:8: camera \"door\": doorbell.chip must be a GPIO chip name", "got \"gpiochip\""},
+    {"doorbell debounce too long",
+     "[[camera]]\nid = \"door\"\n[camera.doorbell]\nchip = \"gpiochip0\"\nline = 17\n"
+     "debounce_ms = 1001\n",
+     "main.toml:6:15: camera \"door\": doorbell.debounce_ms must be an integer from 0 to 1000, got "
+     "1001",
+     ""},
+    {"doorbell active_low as a number",
+     "[[camera]]\nid = \"door\"\n[camera.doorbell]\nchip = \"gpiochip0\"\nline = 17\n"
+     "active_low = 1\n",
+     "main.toml:6:14: camera \"door\": doorbell.active_low must be true or false", "got 1"},
+    {"unknown doorbell key",
+     "[[camera]]\nid = \"door\"\n[camera.doorbell]\nchip = \"gpiochip0\"\nline = 17\n"
+     "pin = 17\n",
+     "main.toml:6:1: unknown key \"pin\" in [camera.doorbell] of camera \"door\"",
+     "(allowed: chip, line, active_low, debounce_ms)"},
 };
 
 struct SizeCase {
@@ -558,6 +964,9 @@ width = 640
 [camera.retention]
 max_days = 30
 max_bytes = "50GiB"
+continuous_days = 3
+motion_days = 14.5
+ring_days = 30
 
 [[camera]]
 id = "yard"
@@ -575,6 +984,7 @@ id = "shed"
 [camera.retention]
 max_days = 3650
 max_bytes = "1.5 MiB"
+ring_days = 3650
 
 [[camera]]
 id = "none"
@@ -584,12 +994,17 @@ id = "none"
     EXPECT_EQ(c.cameras[0].width, 640);
     EXPECT_EQ(c.cameras[0].retention.maxDays, 30.0);
     EXPECT_EQ(c.cameras[0].retention.maxBytes, 50ULL << 30);
+    EXPECT_EQ(c.cameras[0].retention.continuousDays, 3.0);
+    EXPECT_EQ(c.cameras[0].retention.motionDays, 14.5);
+    EXPECT_EQ(c.cameras[0].retention.ringDays, 30.0);
     EXPECT_EQ(c.cameras[1].retention.maxDays, 0.5);
+    EXPECT_EQ(c.cameras[1].retention.continuousDays, std::nullopt);
     EXPECT_EQ(c.cameras[1].retention.maxBytes, 2'000'000'000ULL);
     EXPECT_EQ(c.cameras[2].retention.maxDays, std::nullopt);
     EXPECT_EQ(c.cameras[2].retention.maxBytes, 1ULL << 20);
     EXPECT_EQ(c.cameras[3].retention.maxDays, 3650.0);
     EXPECT_EQ(c.cameras[3].retention.maxBytes, 1'572'864ULL);
+    EXPECT_EQ(c.cameras[3].retention.ringDays, 3650.0);
     EXPECT_EQ(c.cameras[4].retention, RetentionConfig{});
 }
 
@@ -619,7 +1034,8 @@ id = "door"
 [camera.retention]
 max_days = 0
 max_bytes = "12 parsecs"
-continuous_days = 3
+ring_day = 3
+motion_days = 0
 
 [storage]
 min_free = "150%"
@@ -628,9 +1044,11 @@ min_free = "150%"
         messages(r),
         ElementsAre(StartsWith("main.toml:4:12: camera \"door\": retention.max_days must be"),
                     StartsWith("main.toml:5:13: camera \"door\": retention.max_bytes must be"),
-                    StartsWith("main.toml:6:1: unknown key \"continuous_days\" in "
-                               "[camera.retention] of camera \"door\""),
-                    StartsWith("main.toml:9:12: storage.min_free must be")));
+                    StartsWith("main.toml:6:1: unknown key \"ring_day\" in "
+                               "[camera.retention] of camera \"door\"; did you mean "
+                               "\"ring_days\"?"),
+                    StartsWith("main.toml:7:15: camera \"door\": retention.motion_days must be"),
+                    StartsWith("main.toml:10:12: storage.min_free must be")));
 }
 
 TEST(Config, DropInChangesACamerasRetentionKeyByKey) {
@@ -671,6 +1089,141 @@ min_free = "20GiB"
     EXPECT_EQ(c.cameras[1].retention.maxDays, std::nullopt);       // neither
     EXPECT_EQ(c.cameras[1].retention.maxBytes, 2'000'000'000ULL);  // 10-a
     EXPECT_EQ(c.storage.minFree.bytes, 20ULL << 30);
+}
+
+TEST(Config, DropInChangesMotionKeyByKeyAndReplacesZonesWhole) {
+    ConfigResult r = parseConfig({
+        {"main.toml", R"([[camera]]
+id = "door"
+mode = "events"
+
+[[camera.mask]]
+points = [[0, 0], [1, 0], [1, 0.2]]
+
+[camera.motion]
+enabled = true
+sensitivity = 0.7
+
+[[camera.motion.zone]]
+name = "path"
+points = [[0, 0.5], [1, 0.5], [1, 1]]
+
+[[camera.motion.zone]]
+name = "road"
+points = [[0, 0], [1, 0], [1, 0.3]]
+mode = "exclude"
+
+[camera.doorbell]
+chip = "gpiochip0"
+line = 17
+
+[[camera]]
+id = "yard"
+[camera.motion]
+enabled = true
+[[camera.motion.zone]]
+name = "lawn"
+points = [[0, 0], [1, 0], [1, 1]]
+)"},
+        {"10-a.toml", R"(# Less eager at night; the doorbell moved to another pin.
+[[camera]]
+id = "door"
+[camera.motion]
+min_seconds = 2
+[camera.doorbell]
+line = 27
+
+[[camera]]
+id = "yard"
+[[camera.mask]]
+points = [[0, 0], [0.5, 0], [0, 0.5]]
+[[camera.motion.zone]]
+name = "gate"
+points = [[0.5, 0.5], [1, 0.5], [1, 1]]
+mode = "exclude"
+)"},
+        {"20-b.toml", R"([[camera]]
+id = "door"
+mask = []
+)"},
+    });
+    ASSERT_TRUE(r.ok()) << ::testing::PrintToString(messages(r));
+    const Config& c = *r.config;
+    ASSERT_THAT(c.cameras, SizeIs(2));
+    const CameraConfig& door = c.cameras[0];
+    EXPECT_EQ(door.mode, RecordingMode::Events);  // main
+    EXPECT_TRUE(door.motion.enabled);             // main
+    EXPECT_EQ(door.motion.sensitivity, 0.7);      // main
+    EXPECT_EQ(door.motion.minSeconds, 2.0);       // 10-a
+    ASSERT_THAT(door.motion.zones, SizeIs(2));    // main: 10-a names no zone for door
+    EXPECT_EQ(door.motion.zones[0].name, "path");
+    EXPECT_EQ(door.motion.zones[1].name, "road");
+    EXPECT_FALSE(door.motion.zones[1].include);
+    EXPECT_EQ(door.doorbell, (DoorbellConfig{"gpiochip0", 27, true, 50}));  // chip: main
+    EXPECT_THAT(door.masks, IsEmpty());  // 20-b's empty array replaces main's masks
+
+    // A drop-in's zones replace the earlier list whole: "lawn" is gone.
+    const CameraConfig& yard = c.cameras[1];
+    EXPECT_TRUE(yard.motion.enabled);
+    ASSERT_THAT(yard.motion.zones, SizeIs(1));
+    EXPECT_EQ(yard.motion.zones[0].name, "gate");
+    EXPECT_FALSE(yard.motion.zones[0].include);
+    EXPECT_THAT(yard.masks, SizeIs(1));
+}
+
+TEST(Config, DropInThatAddsAMaskToAnRtspCameraMustTranscode) {
+    ConfigResult r = parseConfig({
+        {"main.toml", "[[camera]]\nid = \"gate\"\nsource = \"rtsp\"\nurl = \"rtsp://x/y\"\n"},
+        {"10-a.toml",
+         "[[camera]]\nid = \"gate\"\n\n[[camera.mask]]\npoints = [[0, 0], [1, 0], [1, 1]]\n"},
+    });
+    EXPECT_THAT(messages(r), ElementsAre(AllOf(StartsWith("10-a.toml:4:1: camera \"gate\": "
+                                                          "[[camera.mask]] needs transcode = true"),
+                                               HasSubstr("roughly a core for 1080p"))));
+
+    r = parseConfig({
+        {"main.toml",
+         "[[camera]]\nid = \"gate\"\nsource = \"rtsp\"\nurl = \"rtsp://x/y\"\ntranscode = true\n"},
+        {"10-a.toml",
+         "[[camera]]\nid = \"gate\"\n\n[[camera.mask]]\npoints = [[0, 0], [1, 0], [1, 1]]\n"},
+    });
+    ASSERT_TRUE(r.ok()) << ::testing::PrintToString(messages(r));
+    EXPECT_TRUE(r.config->cameras[0].transcode);
+    EXPECT_THAT(r.config->cameras[0].masks, SizeIs(1));
+}
+
+TEST(Config, ReportsEveryMaskMotionAndDoorbellMistakeInOneGo) {
+    ConfigResult r = parse(R"([[camera]]
+id = "door"
+pre_roll_seconds = 31
+
+[[camera.mask]]
+points = [[0, 0], [1, 0]]
+
+[[camera.mask]]
+points = [[0, 0], [1, 0, 0], [2, 1]]
+
+[camera.motion]
+sensitivity = 2
+[[camera.motion.zone]]
+name = "road"
+points = [[0, 0], [1, 0], [1, 1]]
+mode = "sideways"
+
+[camera.doorbell]
+line = -1
+)");
+    EXPECT_THAT(
+        messages(r),
+        ElementsAre(
+            StartsWith("main.toml:3:20: camera \"door\": pre_roll_seconds must be"),
+            StartsWith("main.toml:6:10: camera \"door\": mask #1: points must be"),
+            StartsWith("main.toml:9:19: camera \"door\": mask #2: point 2 must be"),
+            StartsWith("main.toml:9:31: camera \"door\": mask #2: point 3: x must be"),
+            StartsWith("main.toml:12:15: camera \"door\": motion.sensitivity must be"),
+            StartsWith("main.toml:16:8: camera \"door\": motion zone \"road\": mode must be"),
+            StartsWith("main.toml:18:1: missing required key \"chip\" in [camera.doorbell]"),
+            StartsWith("main.toml:19:8: camera \"door\": doorbell.line must be")));
 }
 
 TEST(Config, ErrorInADropInsRetentionPointsIntoTheDropIn) {
@@ -948,10 +1501,54 @@ TEST(Config, SameSettingsIgnoresLocation) {
     EXPECT_FALSE(a.cameras[0].sameSettings(b.cameras[0]));
 }
 
+TEST(Config, SameSettingsComparesWhatRestartsThePipeline) {
+    const std::string base = "[[camera]]\nid = \"door\"\n";
+    const CameraConfig a = parseOk(base).cameras.at(0);
+    const char* changes[] = {
+        "pre_roll_seconds = 4\n",
+        "post_roll_seconds = 11\n",
+        "[[camera.mask]]\npoints = [[0, 0], [1, 0], [1, 1]]\n",
+        "[camera.motion]\nenabled = true\n",
+        "[camera.motion]\nsensitivity = 0.6\n",
+        "[camera.motion]\nmin_seconds = 2\n",
+        "[[camera.motion.zone]]\npoints = [[0, 0], [1, 0], [1, 1]]\n",
+        "[camera.doorbell]\nchip = \"gpiochip0\"\nline = 17\n",
+    };
+    for (const char* change : changes) {
+        SCOPED_TRACE(change);
+        const Config b = parseOk(base + change);
+        ASSERT_THAT(b.cameras, SizeIs(1));
+        EXPECT_FALSE(a.sameSettings(b.cameras[0]));
+    }
+
+    // transcode, on rtsp cameras only.
+    const std::string rtsp = "[[camera]]\nid = \"gate\"\nsource = \"rtsp\"\nurl = \"rtsp://x/y\"\n";
+    const Config plain = parseOk(rtsp);
+    const Config transcoded = parseOk(rtsp + "transcode = true\n");
+    ASSERT_THAT(plain.cameras, SizeIs(1));
+    ASSERT_THAT(transcoded.cameras, SizeIs(1));
+    EXPECT_FALSE(plain.cameras[0].sameSettings(transcoded.cameras[0]));
+
+    // Zones differing only in mode or name count too.
+    const Config include =
+        parseOk(base + "[[camera.motion.zone]]\npoints = [[0, 0], [1, 0], [1, 1]]\n");
+    const Config exclude = parseOk(base +
+                                   "[[camera.motion.zone]]\npoints = [[0, 0], [1, 0], [1, 1]]\n"
+                                   "mode = \"exclude\"\n");
+    const Config named = parseOk(base +
+                                 "[[camera.motion.zone]]\npoints = [[0, 0], [1, 0], [1, 1]]\n"
+                                 "name = \"road\"\n");
+    EXPECT_FALSE(include.cameras.at(0).sameSettings(exclude.cameras.at(0)));
+    EXPECT_FALSE(include.cameras.at(0).sameSettings(named.cameras.at(0)));
+    EXPECT_TRUE(include.cameras.at(0).sameSettings(include.cameras.at(0)));
+}
+
 TEST(Config, SameSettingsIgnoresRetention) {
     // Retention changes apply without restarting the camera's pipeline.
     Config a = parseOk("[[camera]]\nid = \"door\"\n[camera.retention]\nmax_days = 30\n");
-    Config b = parseOk("[[camera]]\nid = \"door\"\n[camera.retention]\nmax_bytes = \"1GiB\"\n");
+    Config b = parseOk(
+        "[[camera]]\nid = \"door\"\n[camera.retention]\nmax_bytes = \"1GiB\"\nring_days = 90\n"
+        "continuous_days = 2\nmotion_days = 14\n");
     ASSERT_THAT(a.cameras, SizeIs(1));
     ASSERT_THAT(b.cameras, SizeIs(1));
     EXPECT_NE(a.cameras[0].retention, b.cameras[0].retention);
@@ -1004,6 +1601,20 @@ TEST(Config, ShippedDefaultConfigExamplesAreValidAndDefaultsTrue) {
     ASSERT_NE(door, c.cameras.end());
     EXPECT_EQ(door->retention.maxDays, 30.0);
     EXPECT_EQ(door->retention.maxBytes, 50ULL << 30);
+    EXPECT_EQ(door->retention.ringDays, 30.0);
+    // So are a mask, motion with a zone, and the doorbell.
+    EXPECT_THAT(door->masks, SizeIs(1));
+    EXPECT_TRUE(door->motion.enabled);
+    ASSERT_THAT(door->motion.zones, SizeIs(1));
+    EXPECT_FALSE(door->motion.zones[0].include);
+    EXPECT_EQ(door->doorbell, (DoorbellConfig{"gpiochip0", 17, true, 50}));
+    // The rtsp example's mask comes with the transcode it needs.
+    auto gate = std::find_if(c.cameras.begin(), c.cameras.end(), [](const CameraConfig& cam) {
+        return cam.source == SourceKind::Rtsp;
+    });
+    ASSERT_NE(gate, c.cameras.end());
+    EXPECT_TRUE(gate->transcode);
+    EXPECT_THAT(gate->masks, SizeIs(1));
     // The test example spells out every default.
     for (const CameraConfig& cam : c.cameras) {
         if (cam.source != SourceKind::Test)
