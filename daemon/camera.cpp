@@ -63,6 +63,14 @@ void Camera::attempt() {
     cb.recording = [this](EncodedFrame&& f) { onFrame(f); };
     cb.error = [this](const std::string& why) { fault(why); };
     cb.eos = [this] { onEos(); };
+    cb.raw = [this](RawFrame&& f) {
+        if (rawConsumer_)
+            rawConsumer_(f);
+    };
+    cb.snapshot = [this](std::vector<uint8_t>&& jpeg) {
+        if (snapshotConsumer_)
+            snapshotConsumer_(std::move(jpeg));
+    };
     auto stream = factory_(config_, std::move(cb));
     if (!stream) {
         fault(stream.error().message);
@@ -74,6 +82,8 @@ void Camera::attempt() {
         fault(played.error().message);
         return;
     }
+    // Every new pipeline starts with its branches closed.
+    stream_->setRawEnabled(static_cast<bool>(rawConsumer_));
     lastTick_ = clock_.now();
     tickFrames_ = tickBytes_ = 0;
     tickTimer_ = clock_.schedule(1s, [this] { tick(); });
@@ -177,6 +187,17 @@ void Camera::onEos() {
         return;
     }
     fault("the camera ended the stream");
+}
+
+void Camera::setRawConsumer(std::function<void(const RawFrame&)> consumer) {
+    rawConsumer_ = std::move(consumer);
+    if (stream_)
+        stream_->setRawEnabled(static_cast<bool>(rawConsumer_));
+}
+
+void Camera::requestSnapshot() {
+    if (stream_)
+        stream_->requestSnapshot();
 }
 
 void Camera::stop(std::function<void()> done) {

@@ -73,6 +73,13 @@ public:
     void setRecordingConsumer(std::function<void(const EncodedFrame&)> consumer) {
         recordingConsumer_ = std::move(consumer);
     }
+    /// Small grey frames for motion detection; the raw branch opens while one is set.
+    void setRawConsumer(std::function<void(const RawFrame&)> consumer);
+    /// A JPEG of the next picture, delivered to the snapshot consumer (if the stream can).
+    void requestSnapshot();
+    void setSnapshotConsumer(std::function<void(std::vector<uint8_t>&&)> consumer) {
+        snapshotConsumer_ = std::move(consumer);
+    }
     /// Called on every state change (after the change).
     void setStateListener(std::function<void(Camera&)> listener) {
         stateListener_ = std::move(listener);
@@ -113,6 +120,8 @@ private:
 
     const GstCaps* lastCaps_ = nullptr;  // identity only: re-read the size when caps change
     std::function<void(const EncodedFrame&)> recordingConsumer_;
+    std::function<void(const RawFrame&)> rawConsumer_;
+    std::function<void(std::vector<uint8_t>&&)> snapshotConsumer_;
     std::function<void(Camera&)> stateListener_;
 };
 

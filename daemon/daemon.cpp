@@ -9,7 +9,10 @@
 #include <filesystem>
 #include <system_error>
 
+#include <gst/video/video.h>
 #include <sodium.h>
+
+#include <nlohmann/json.hpp>
 
 #include "keys.h"
 #include "libcamera_cameras.h"
@@ -262,17 +265,17 @@ void Daemon::addCamera(const CameraConfig& config) {
     auto camera = std::make_unique<Camera>(config, clock_, std::move(factory));
     Camera* raw = camera.get();
     adapters_[config.id] = RecordingAdapter();
-    if (storage_ && config.mode == RecordingMode::Continuous) {
-        raw->setRecordingConsumer([this, id = config.id](const EncodedFrame& frame) {
-            auto f = adapters_[id].convert(frame);
-            if (f)
-                storage_->onFrame(id, std::move(*f));
-        });
-    } else if (config.mode == RecordingMode::Events) {
-        PL_LOG(DaemonLog, Warning) << "camera " << config.id
-                                   << ": events mode records only around events, and event "
-                                      "detection is not built yet: nothing is recorded for now";
+    if (storage_) {
+        storage_->setCameraMode(config.id, config.mode, config.preRollSeconds,
+                                config.postRollSeconds);
+        if (config.mode != RecordingMode::Off)
+            raw->setRecordingConsumer([this, id = config.id](const EncodedFrame& frame) {
+                auto f = adapters_[id].convert(frame);
+                if (f)
+                    storage_->onFrame(id, std::move(*f));
+            });
     }
+    watchCamera(*raw);
     raw->setStateListener([this](Camera& c) {
         // A stream that stopped or failed closes its segment; the next one starts afresh.
         if (storage_ && (c.state() == CameraState::Retrying || c.state() == CameraState::Stopped))
@@ -458,22 +461,147 @@ bool Daemon::isRecording(const Camera& camera) const {
            camera.state() == CameraState::Streaming && !storage_->diskFull();
 }
 
-bool Daemon::ring(const std::string& camera) {
-    if (!cameras_.count(camera))
-        return false;
-    const int64_t now =
-        std::chrono::duration_cast<std::chrono::microseconds>(clock_.wallNow().time_since_epoch())
-            .count();
-    lastRing_[camera] = now;
-    PL_LOG(DaemonLog, Notice) << "camera " << camera << ": doorbell pressed";
+int64_t Daemon::wallNowUs() const {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               clock_.wallNow().time_since_epoch())
+        .count();
+}
+
+void Daemon::watchCamera(Camera& camera) {
+    const CameraConfig& c = camera.config();
+    Watch& w = watches_[c.id];
+    w = Watch{};
+    const std::string id = c.id;
+    camera.setSnapshotConsumer([this, id](std::vector<uint8_t>&& jpeg) {
+        auto it = watches_.find(id);
+        if (it == watches_.end() || !it->second.snapshotEvent || !storage_)
+            return;
+        storage_->saveSnapshot(it->second.snapshotEvent, id, it->second.snapshotStartUs,
+                               std::move(jpeg));
+        it->second.snapshotEvent = 0;
+    });
+    if (c.motion.enabled) {
+        w.motion = std::make_unique<MotionDetector>(c.motion);
+        camera.setRawConsumer([this, id](const RawFrame& f) { onRawFrame(id, f); });
+    }
+    if (c.doorbell.configured()) {
+        auto source = gpio::ChardevLineSource::open(c.doorbell);
+        if (!source) {
+            // Only this camera's button is out; the camera and the others go on.
+            w.doorbellError = source.error().message;
+            PL_LOG(DaemonLog, Error) << "camera " << id << ": " << w.doorbellError;
+        } else {
+            w.doorbell =
+                std::make_unique<gpio::Doorbell>(io_, std::move(*source), c.doorbell.debounceMs,
+                                                 [this, id](int64_t atUs) { ring(id, atUs); });
+        }
+    }
+}
+
+void Daemon::startEvent(const std::string& camera, storage::EventKind kind, int64_t startUs,
+                        const std::string& details, int64_t* id) {
+    *id = 0;
+    if (storage_) {
+        auto e = storage_->startEvent(camera, kind, startUs, details);
+        if (e)
+            *id = *e;
+        else
+            PL_LOG(DaemonLog, Error) << "camera " << camera << ": " << e.error().message;
+    }
+    Watch& w = watches_[camera];
+    if (*id && !w.snapshotEvent) {
+        w.snapshotEvent = *id;
+        w.snapshotStartUs = startUs;
+        if (Camera* c = this->camera(camera))
+            c->requestSnapshot();
+    }
     if (onEvent)
-        onEvent(camera, "ring", now);
+        onEvent(camera, std::string(storage::eventKindName(kind)), startUs, *id);
+}
+
+void Daemon::onRawFrame(const std::string& camera, const RawFrame& frame) {
+    auto it = watches_.find(camera);
+    Camera* cam = this->camera(camera);
+    if (it == watches_.end() || !it->second.motion || !cam || !frame.sample)
+        return;
+    Watch& w = it->second;
+    GstBuffer* buffer = gst_sample_get_buffer(frame.sample.get());
+    GstVideoInfo info;
+    if (!buffer || !gst_video_info_from_caps(&info, gst_sample_get_caps(frame.sample.get())))
+        return;
+    GstMapInfo map;
+    if (!gst_buffer_map(buffer, &map, GST_MAP_READ))
+        return;
+    // The detector runs on the steady clock (a wall clock can jump); events
+    // are stored in wall-clock time.
+    const int64_t steadyUs =
+        std::chrono::duration_cast<std::chrono::microseconds>(clock_.now().time_since_epoch())
+            .count();
+    const auto r =
+        w.motion->feed(map.data, GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info),
+                       GST_VIDEO_INFO_PLANE_STRIDE(&info, 0), steadyUs);
+    gst_buffer_unmap(buffer, &map);
+    const int64_t now = wallNowUs();
+    auto toWall = [&](int64_t us) { return now - (steadyUs - us); };
+    const CameraConfig& c = cam->config();
+    if (r.started) {
+        nlohmann::json details{{"score", r.score}, {"zones", r.zones}};
+        w.lastMotionUs = toWall(r.startUs);
+        PL_LOG(DaemonLog, Info) << "camera " << camera << ": motion";
+        startEvent(camera, storage::EventKind::Motion, w.lastMotionUs, details.dump(),
+                   &w.motionEvent);
+    }
+    if (r.motion && storage_)
+        storage_->keepRecordingUntil(camera, now + static_cast<int64_t>(c.postRollSeconds * 1e6));
+    if (r.ended) {
+        const int64_t end = toWall(r.lastMotionUs);
+        if (storage_ && w.motionEvent)
+            (void)storage_->endEvent(w.motionEvent, end);
+        PL_LOG(DaemonLog, Info) << "camera " << camera << ": motion ended";
+        if (onEventEnded)
+            onEventEnded(camera, "motion", w.motionEvent, end);
+        w.motionEvent = 0;
+    }
+}
+
+bool Daemon::ring(const std::string& camera, int64_t atUs) {
+    Camera* cam = this->camera(camera);
+    if (!cam)
+        return false;
+    const int64_t now = atUs ? atUs : wallNowUs();
+    Watch& w = watches_[camera];
+    w.lastRingUs = now;
+    PL_LOG(DaemonLog, Notice) << "camera " << camera << ": doorbell pressed";
+    const int64_t postRoll = static_cast<int64_t>(cam->config().postRollSeconds * 1e6);
+    if (storage_)
+        storage_->keepRecordingUntil(camera, now + postRoll);
+    int64_t id = 0;
+    startEvent(camera, storage::EventKind::Ring, now, "{}", &id);
+    // A press is an instant; its clip runs from the pre-roll to the post-roll.
+    if (storage_ && id)
+        (void)storage_->endEvent(id, now);
     return true;
 }
 
 int64_t Daemon::lastRingUs(const std::string& camera) const {
-    auto it = lastRing_.find(camera);
-    return it == lastRing_.end() ? 0 : it->second;
+    auto it = watches_.find(camera);
+    return it == watches_.end() ? 0 : it->second.lastRingUs;
+}
+
+int64_t Daemon::lastMotionUs(const std::string& camera) const {
+    auto it = watches_.find(camera);
+    return it == watches_.end() ? 0 : it->second.lastMotionUs;
+}
+
+std::string Daemon::doorbellError(const std::string& camera) const {
+    auto it = watches_.find(camera);
+    if (it == watches_.end())
+        return {};
+    if (!it->second.doorbellError.empty())
+        return it->second.doorbellError;
+    if (it->second.doorbell && !it->second.doorbell->running())
+        return it->second.doorbell->lastError();
+    return {};
 }
 
 }  // namespace porchlight

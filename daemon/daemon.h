@@ -18,6 +18,8 @@
 #include "camera.h"
 #include "clock.h"
 #include "config.h"
+#include "doorbell.h"
+#include "motion.h"
 #include "options.h"
 #include "recording.h"
 #include "storage.h"
@@ -57,9 +59,13 @@ public:
     State state() const;
     /// Whether \a camera's video is being written to disk now.
     bool isRecording(const Camera& camera) const;
-    /// A doorbell press from another source; false for an unknown camera.
-    bool ring(const std::string& camera);
+    /// A doorbell press (D-Bus, porchlightctl, or the camera's GPIO button);
+    /// false for an unknown camera. \a atUs: when, wall clock (0: now).
+    bool ring(const std::string& camera, int64_t atUs = 0);
     int64_t lastRingUs(const std::string& camera) const;
+    int64_t lastMotionUs(const std::string& camera) const;
+    /// Why the camera's doorbell button is not working ("" when it is, or none is set).
+    std::string doorbellError(const std::string& camera) const;
     /// The one-time code first-run setup asks for; empty once an owner exists.
     const std::string& setupCode() const { return setupCode_; }
 
@@ -67,8 +73,12 @@ public:
     /// state changed; an event (a ring) happened.
     std::function<void()> onCamerasChanged;
     std::function<void(Camera&)> onCameraChanged;
-    std::function<void(const std::string& camera, const std::string& kind, int64_t startUs)>
+    std::function<void(const std::string& camera, const std::string& kind, int64_t startUs,
+                       int64_t id)>
         onEvent;
+    std::function<void(const std::string& camera, const std::string& kind, int64_t id,
+                       int64_t endUs)>
+        onEventEnded;
     /// Shutdown began (sd_notify STOPPING=1).
     std::function<void()> onShutdown;
     /// A one-line summary for systemctl status.
@@ -114,7 +124,23 @@ private:
 
     std::optional<boost::asio::signal_set> signals_;
     std::unique_ptr<Timer> shutdownDeadline_;
-    std::map<std::string, int64_t> lastRing_;
+    /// Per camera: motion detection, the doorbell button, the event under way.
+    struct Watch {
+        std::unique_ptr<MotionDetector> motion;
+        int64_t motionEvent = 0;  // id of the motion event under way
+        int64_t lastMotionUs = 0;
+        int64_t lastRingUs = 0;
+        std::unique_ptr<gpio::Doorbell> doorbell;
+        std::string doorbellError;
+        int64_t snapshotEvent = 0;  // the event waiting for its picture
+        int64_t snapshotStartUs = 0;
+    };
+    void watchCamera(Camera& camera);
+    void onRawFrame(const std::string& camera, const RawFrame& frame);
+    void startEvent(const std::string& camera, storage::EventKind kind, int64_t startUs,
+                    const std::string& details, int64_t* id);
+    int64_t wallNowUs() const;
+    std::map<std::string, Watch> watches_;
     std::string setupCode_;
     bool started_ = false;
     bool shuttingDown_ = false;

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "notify.h"
 #include "options.h"
+#include "plmask.h"
 #include "porchlight-config.h"
 #include "service.h"
 
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
     prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
 
     gst_init(nullptr, nullptr);
+    porchlightRegisterElements();
 
     boost::asio::io_context io(1);
     AsioClock clock(io);

@@ -11,6 +11,7 @@
 
 #include "elements.h"
 #include "log.h"
+#include "mask_polygons.h"
 #include "test_pattern.h"
 
 PL_DEFINE_LOG_CATEGORY(Pipeline, "pipeline")
@@ -174,7 +175,10 @@ bool fileExists(const std::string& path) {
 }
 
 /// Raw sources end in I420 at the configured size and rate; returns the tail.
-GstElement* buildRawSource(Builder& b, const CameraConfig& c, const PipelineOptions& o) {
+GstElement* buildRtspSource(Builder& b, const CameraConfig& c, ThreadContext* ctx);
+
+GstElement* buildRawSource(Builder& b, const CameraConfig& c, const PipelineOptions& o,
+                           ThreadContext* ctx) {
     switch (c.source) {
         case SourceKind::Test: {
             GstElement* src = b.add("videotestsrc", "source");
@@ -277,6 +281,13 @@ GstElement* buildRawSource(Builder& b, const CameraConfig& c, const PipelineOpti
         case SourceKind::Rtsp:
             break;
     }
+    if (c.source == SourceKind::Rtsp) {
+        // transcode = true: decode the camera's stream so it can be masked.
+        GstElement* parsed = buildRtspSource(b, c, ctx);
+        GstElement* decode = b.add("avdec_h264", "decode");
+        GstElement* convert = b.add("videoconvert", "convert");
+        return b.chain({parsed, decode, convert});
+    }
     b.fail("internal error: not a raw source");
     return nullptr;
 }
@@ -378,11 +389,12 @@ bool readEncoded(GstSample* sample, EncodedFrame& f) {
     return true;
 }
 
-enum class Branch { Recording, Live, Raw };
+enum class Branch { Recording, Live, Raw, Snapshot };
 
 struct SinkContext {
     ThreadContext* ctx;  // borrowed: the bus owns it and outlives the sinks
     Branch branch;
+    GstElement* valve = nullptr;  // Snapshot: closed again after one picture
 };
 
 GstFlowReturn onNewSample(GstAppSink* sink, gpointer data) {
@@ -390,6 +402,24 @@ GstFlowReturn onNewSample(GstAppSink* sink, gpointer data) {
     GstSample* sample = gst_app_sink_pull_sample(sink);
     if (!sample)
         return GST_FLOW_OK;
+    if (sc->branch == Branch::Snapshot) {
+        // One picture per request: close the valve before anything else comes.
+        g_object_set(sc->valve, "drop", TRUE, nullptr);
+        auto jpeg = std::make_shared<std::vector<uint8_t>>();
+        if (GstBuffer* buf = gst_sample_get_buffer(sample)) {
+            GstMapInfo map;
+            if (gst_buffer_map(buf, &map, GST_MAP_READ)) {
+                jpeg->assign(map.data, map.data + map.size);
+                gst_buffer_unmap(buf, &map);
+            }
+        }
+        gst_sample_unref(sample);
+        postToLoop(sc->ctx, [jpeg](CameraPipeline::Link& l) {
+            if (l.callbacks.snapshot)
+                l.callbacks.snapshot(std::move(*jpeg));
+        });
+        return GST_FLOW_OK;
+    }
     if (sc->branch == Branch::Raw) {
         RawFrame f;
         GstCaps* caps = gst_sample_get_caps(sample);
@@ -435,11 +465,11 @@ void onSinkEos(GstAppSink*, gpointer data) {
     });
 }
 
-void connectSink(GstElement* sink, ThreadContext* ctx, Branch branch) {
+void connectSink(GstElement* sink, ThreadContext* ctx, Branch branch, GstElement* valve = nullptr) {
     GstAppSinkCallbacks cbs{};
     cbs.eos = onSinkEos;
     cbs.new_sample = onNewSample;
-    gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cbs, new SinkContext{ctx, branch},
+    gst_app_sink_set_callbacks(GST_APP_SINK(sink), &cbs, new SinkContext{ctx, branch, valve},
                                [](gpointer p) { delete static_cast<SinkContext*>(p); });
 }
 
@@ -514,11 +544,24 @@ Expected<std::unique_ptr<CameraPipeline>> CameraPipeline::build(const CameraConf
     Builder b(bin);
     GstElement* encodedTail = nullptr;
     GstElement* rawTee = nullptr;
-    if (camera.source == SourceKind::Rtsp) {
+    if (camera.source == SourceKind::Rtsp && !camera.transcode) {
         encodedTail = buildRtspSource(b, camera, ctx);
         p->description_ = "rtspsrc ! rtph264depay ! h264parse (passthrough)";
     } else {
-        GstElement* rawTail = buildRawSource(b, camera, options);
+        GstElement* rawTail = buildRawSource(b, camera, options, ctx);
+        if (!camera.masks.empty()) {
+            // Burned in before anything can see the picture: recording, live
+            // view, snapshots and motion all get the masked frames.
+            std::vector<MaskPolygon> polygons;
+            for (const auto& m : camera.masks)
+                polygons.push_back(m.points);
+            GstElement* mask = b.add("plmask", "mask");
+            if (mask) {
+                const std::string text = formatMaskPolygons(polygons);
+                g_object_set(mask, "polygons", text.c_str(), nullptr);
+                rawTail = b.chain({rawTail, mask});
+            }
+        }
         rawTee = b.add("tee", "raw-tee");
         GstElement* q = addQueue(b, "encode-queue", false);
         GstElement* enc = b.chain({rawTail, rawTee, q}) ? addEncoder(b, camera) : nullptr;
@@ -548,11 +591,11 @@ Expected<std::unique_ptr<CameraPipeline>> CameraPipeline::build(const CameraConf
         GstElement* q = addQueue(b, "raw-queue", true);
         p->rawValve_ = addValve(b, "raw-valve");
         if (!rawFrom) {
-            // RTSP: the only raw picture is the decoded one.
-            rawFrom = encTee;
+            // RTSP: the only raw picture is the decoded one; snapshots share it.
             GstElement* dec = b.add("avdec_h264", "raw-decode");
-            b.chain({rawFrom, q, p->rawValve_, dec});
-            rawFrom = dec;
+            rawTee = b.add("tee", "decoded-tee");
+            b.chain({encTee, q, p->rawValve_, dec, rawTee});
+            rawFrom = rawTee;
         } else {
             b.chain({rawFrom, q, p->rawValve_});
             rawFrom = p->rawValve_;
@@ -574,10 +617,33 @@ Expected<std::unique_ptr<CameraPipeline>> CameraPipeline::build(const CameraConf
         b.chain({rawFrom, rate, scale, convert, caps, rawSink});
     }
 
+    GstElement* snapshotSink = nullptr;
+    if (rawTee) {
+        p->snapshotValve_ = addValve(b, "snapshot-valve");
+        GstElement* convert = b.add("videoconvert", "snapshot-convert");
+        GstElement* scale = b.add("videoscale", "snapshot-scale");
+        GstElement* caps = b.add("capsfilter", "snapshot-caps");
+        GstElement* jpeg = b.add("jpegenc", "snapshot-jpeg");
+        snapshotSink = addAppSink(b, "snapshot-sink");
+        if (caps) {
+            // 640 wide is enough to recognise a visitor on the timeline.
+            GstPtr<GstCaps> sc = GstPtr<GstCaps>::adopt(
+                gst_caps_new_simple("video/x-raw", "width", G_TYPE_INT, 640, "pixel-aspect-ratio",
+                                    GST_TYPE_FRACTION, 1, 1, nullptr));
+            g_object_set(caps, "caps", sc.get(), nullptr);
+        }
+        if (jpeg)
+            g_object_set(jpeg, "quality", 85, nullptr);
+        b.chain({rawTee, addQueue(b, "snapshot-queue", true), p->snapshotValve_, convert, scale,
+                 caps, jpeg, snapshotSink});
+    }
+
     if (!b.ok())
         return makeError(b.error());
 
     connectSink(recSink, ctx, Branch::Recording);
+    if (snapshotSink)
+        connectSink(snapshotSink, ctx, Branch::Snapshot, p->snapshotValve_);
     connectSink(liveSink, ctx, Branch::Live);
     if (rawSink)
         connectSink(rawSink, ctx, Branch::Raw);
@@ -610,6 +676,11 @@ void CameraPipeline::sendEos() {
 void CameraPipeline::setLiveEnabled(bool enabled) {
     if (liveValve_)
         g_object_set(liveValve_, "drop", !enabled, nullptr);
+}
+
+void CameraPipeline::requestSnapshot() {
+    if (snapshotValve_)
+        g_object_set(snapshotValve_, "drop", FALSE, nullptr);
 }
 
 void CameraPipeline::setRawEnabled(bool enabled) {

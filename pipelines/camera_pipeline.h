@@ -1,12 +1,16 @@
 // One camera's GStreamer pipeline: a source, H.264 encoded once, split three ways.
 //
-//   source ─ [raw tee] ─ encoder ─ h264parse ─ [encoded tee] ─┬─ recording appsink
-//                 │                                           └─ valve ─ live appsink
-//                 └─ valve ─ videorate ─ videoscale ─ GRAY8 ─ raw appsink (motion)
+//   source ─ plmask ─ [raw tee] ─ encoder ─ h264parse ─ [encoded tee] ─┬─ recording appsink
+//                          │                                          └─ valve ─ live appsink
+//                          ├─ valve ─ videorate ─ videoscale ─ GRAY8 ─ raw appsink (motion)
+//                          └─ valve ─ videoscale ─ jpegenc ─ snapshot appsink
 //
-// RTSP cameras skip the encoder: their H.264 passes straight to the encoded
-// tee, and the raw branch (when asked for) decodes it. The valves start
-// closed so that a branch nobody consumes costs nothing.
+// Privacy masks (plmask) are burned in before the raw tee, so no branch ever
+// sees the masked pixels. RTSP cameras skip the encoder: their H.264 passes
+// straight to the encoded tee, and the raw branch (when asked for) decodes
+// it; with transcode = true they are decoded, masked and encoded like the
+// others. The valves start closed so that a branch nobody consumes costs
+// nothing.
 //
 // Streaming threads never call back into the daemon directly: every frame,
 // error and end-of-stream is handed to the owner's event loop through the
@@ -68,6 +72,8 @@ public:
         std::function<void(const std::string&)> error;
         /// End of stream reached the recording branch: everything encoded has been delivered.
         std::function<void()> eos;
+        /// A JPEG of the current picture, after requestSnapshot().
+        std::function<void(std::vector<uint8_t>&&)> snapshot;
     };
 
     virtual ~CameraStream() = default;
@@ -77,6 +83,9 @@ public:
     virtual void sendEos() = 0;
     virtual void setLiveEnabled(bool enabled) = 0;
     virtual void setRawEnabled(bool enabled) = 0;
+    /// One JPEG of the next picture through Callbacks::snapshot (none when
+    /// the stream has no raw picture: an RTSP camera without transcode or motion).
+    virtual void requestSnapshot() {}
     /// A short "a ! b ! c" summary of the main chain, for the log.
     virtual const std::string& description() const = 0;
 };
@@ -96,6 +105,7 @@ public:
     void sendEos() override;
     void setLiveEnabled(bool enabled) override;
     void setRawEnabled(bool enabled) override;
+    void requestSnapshot() override;
     const std::string& description() const override { return description_; }
     GstElement* element() const { return pipeline_.get(); }
 
@@ -107,6 +117,7 @@ private:
     GstPtr<GstElement> pipeline_;
     GstElement* liveValve_ = nullptr;  // borrowed: owned by pipeline_
     GstElement* rawValve_ = nullptr;
+    GstElement* snapshotValve_ = nullptr;
     std::shared_ptr<Link> link_;
     void* context_ = nullptr;  // the streaming threads' context, owned by the bus
     std::string description_;

@@ -16,6 +16,7 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr const char* kErrNoSuchCamera = "org.porchlight.Nvr1.Error.NoSuchCamera";
+constexpr const char* kErrNoSuchEvent = "org.porchlight.Nvr1.Error.NoSuchEvent";
 constexpr const char* kErrAlreadySetUp = "org.porchlight.Nvr1.Error.AlreadySetUp";
 constexpr const char* kErrStorage = "org.porchlight.Nvr1.Error.Storage";
 constexpr const char* kErrInvalidConfig = "org.porchlight.Nvr1.Error.InvalidConfig";
@@ -235,16 +236,47 @@ int methodListEvents(sd_bus_message* m, void* userdata, sd_bus_error* error) {
     if (to <= from)
         return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
                                 "the range is empty: \"to\" must be after \"from\"");
-    // Events are not stored yet (the events issue): an empty, well-formed list.
+    auto* storage = s->daemon().storage();
+    if (!storage)
+        return sd_bus_error_set(error, kErrStorage, "storage is not available");
+    auto events = storage->index().events(camera, from, to);
+    if (!events)
+        return sd_bus_error_set(error, kErrStorage, events.error().message.c_str());
     sd_bus_message* raw = nullptr;
     if ((r = sd_bus_message_new_method_return(m, &raw)) < 0)
         return r;
     MessagePtr reply(raw);
     if ((r = sd_bus_message_open_container(reply.get(), 'a', "(tssxxb)")) < 0)
         return r;
+    for (const auto& e : *events) {
+        const std::string kind(storage::eventKindName(e.kind));
+        if ((r = sd_bus_message_append(reply.get(), "(tssxxb)", static_cast<uint64_t>(e.id),
+                                       e.camera.c_str(), kind.c_str(), e.startUs, e.endUs,
+                                       static_cast<int>(e.isProtected))) < 0)
+            return r;
+    }
     if ((r = sd_bus_message_close_container(reply.get())) < 0)
         return r;
     return sd_bus_send(nullptr, reply.get(), nullptr);
+}
+
+int methodProtectEvent(sd_bus_message* m, void* userdata, sd_bus_error* error) {
+    Service* s = serviceOf(userdata);
+    uint64_t id = 0;
+    int protect = 0;
+    int r = sd_bus_message_read(m, "tb", &id, &protect);
+    if (r < 0)
+        return r;
+    auto* storage = s->daemon().storage();
+    if (!storage)
+        return sd_bus_error_set(error, kErrStorage, "storage is not available");
+    auto changed = storage->protectEvent(static_cast<int64_t>(id), protect != 0);
+    if (!changed)
+        return sd_bus_error_set(error, kErrStorage, changed.error().message.c_str());
+    if (!*changed)
+        return sd_bus_error_setf(error, kErrNoSuchEvent, "no event %llu",
+                                 static_cast<unsigned long long>(id));
+    return sd_bus_reply_method_return(m, "");
 }
 
 int methodRing(sd_bus_message* m, void* userdata, sd_bus_error* error) {
@@ -303,11 +335,15 @@ const sd_bus_vtable kManagerVtable[] = {
     SD_BUS_METHOD_WITH_ARGS("ListEvents", SD_BUS_ARGS("s", camera, "x", from, "x", to),
                             SD_BUS_RESULT("a(tssxxb)", events), methodListEvents, kOpen),
     SD_BUS_METHOD_WITH_ARGS("Ring", SD_BUS_ARGS("s", camera), SD_BUS_NO_RESULT, methodRing, kOpen),
+    SD_BUS_METHOD_WITH_ARGS("ProtectEvent", SD_BUS_ARGS("t", id, "b", protect), SD_BUS_NO_RESULT,
+                            methodProtectEvent, kOpen),
     // Not kOpen: sd-bus itself refuses callers without CAP_SYS_ADMIN (root).
     SD_BUS_METHOD_WITH_ARGS("GetSetupCode", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", code),
                             methodGetSetupCode, 0),
     SD_BUS_SIGNAL_WITH_ARGS("StorageWarning", SD_BUS_ARGS("s", message), 0),
     SD_BUS_SIGNAL_WITH_ARGS("Event", SD_BUS_ARGS("s", camera, "s", kind, "x", start, "t", id), 0),
+    SD_BUS_SIGNAL_WITH_ARGS("EventEnded", SD_BUS_ARGS("s", camera, "s", kind, "t", id, "x", end),
+                            0),
     SD_BUS_VTABLE_END};
 
 // ---- Cameras
@@ -344,6 +380,8 @@ int cameraProperty(sd_bus*, const char*, const char*, const char* property, sd_b
         return sd_bus_message_append(reply, "x", p.lastMotion);
     if (!std::strcmp(property, "LastRing"))
         return sd_bus_message_append(reply, "x", p.lastRing);
+    if (!std::strcmp(property, "DoorbellError"))
+        return sd_bus_message_append(reply, "s", p.doorbellError.c_str());
     if (!std::strcmp(property, "RetentionMaxDays"))
         return sd_bus_message_append(reply, "d", p.retentionDays);
     if (!std::strcmp(property, "RetentionMaxBytes"))
@@ -366,6 +404,7 @@ const sd_bus_vtable kCameraVtable[] = {
     SD_BUS_PROPERTY("FramesTotal", "t", cameraProperty, 0, kEmits),
     SD_BUS_PROPERTY("LastMotion", "x", cameraProperty, 0, kEmits),
     SD_BUS_PROPERTY("LastRing", "x", cameraProperty, 0, kEmits),
+    SD_BUS_PROPERTY("DoorbellError", "s", cameraProperty, 0, kEmits),
     SD_BUS_PROPERTY("RetentionMaxDays", "d", cameraProperty, 0, kEmits),
     SD_BUS_PROPERTY("RetentionMaxBytes", "t", cameraProperty, 0, kEmits),
     SD_BUS_VTABLE_END};
@@ -400,10 +439,16 @@ Expected<std::unique_ptr<Service>> Service::start(boost::asio::io_context& io, C
         p->managerChanged(false);
     };
     daemon.onEvent = [p = s.get()](const std::string& camera, const std::string& kind,
-                                   int64_t start) {
+                                   int64_t start, int64_t id) {
         sd_bus_emit_signal(p->connection_->get(), kManagerPath, kManagerInterface, "Event", "ssxt",
-                           camera.c_str(), kind.c_str(), start, uint64_t{0});
+                           camera.c_str(), kind.c_str(), start, static_cast<uint64_t>(id));
         p->cameraChanged(camera, false);
+        p->connection_->kick();
+    };
+    daemon.onEventEnded = [p = s.get()](const std::string& camera, const std::string& kind,
+                                        int64_t id, int64_t end) {
+        sd_bus_emit_signal(p->connection_->get(), kManagerPath, kManagerInterface, "EventEnded",
+                           "sstx", camera.c_str(), kind.c_str(), static_cast<uint64_t>(id), end);
         p->connection_->kick();
     };
     s->tickTimer_ = clock.schedule(1s, [p = s.get()] { p->tick(); });
@@ -419,6 +464,7 @@ Service::~Service() {
     daemon_.onCamerasChanged = nullptr;
     daemon_.onCameraChanged = nullptr;
     daemon_.onEvent = nullptr;
+    daemon_.onEventEnded = nullptr;
     tickTimer_.reset();
     slots_.clear();
 }
@@ -520,6 +566,8 @@ CameraProps Service::cameraProps(const std::string& id) {
     p.bitrate = static_cast<uint64_t>(c->stats().bitrateBps);
     p.frames = c->stats().frames;
     p.lastRing = daemon_.lastRingUs(id);
+    p.lastMotion = daemon_.lastMotionUs(id);
+    p.doorbellError = daemon_.doorbellError(id);
     if (auto* storage = daemon_.storage()) {
         const RetentionConfig r = storage->retentionFor(id);
         p.retentionDays = r.maxDays.value_or(0);
@@ -575,6 +623,8 @@ void Service::cameraChanged(const std::string& id, bool counters) {
         names.push_back("LastMotion");
     if (now.lastRing != was.lastRing)
         names.push_back("LastRing");
+    if (now.doorbellError != was.doorbellError)
+        names.push_back("DoorbellError");
     if (now.retentionDays != was.retentionDays)
         names.push_back("RetentionMaxDays");
     if (now.retentionBytes != was.retentionBytes)

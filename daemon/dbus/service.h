@@ -35,6 +35,7 @@ struct CameraProps {
     double framerate = 0;
     uint64_t bitrate = 0, frames = 0;
     int64_t lastMotion = 0, lastRing = 0;
+    std::string doorbellError;
     double retentionDays = 0;
     uint64_t retentionBytes = 0;
 };

@@ -520,14 +520,15 @@ Expected<bool> Index::hasEventIn(const std::string& camera, std::optional<EventK
     return s->integer(0) != 0;
 }
 
-Expected<std::vector<EventRow>> Index::orphanedEvents(int64_t beforeUs) {
+Expected<std::vector<EventRow>> Index::orphanedEvents(const std::string& camera, int64_t beforeUs) {
     auto s = db_.prepare(std::string("SELECT ") + kEventColumns +
-                         " FROM event WHERE end_us != 0 AND end_us < ?1 AND protected = 0 AND NOT "
+                         " FROM event WHERE camera = ?2 AND end_us != 0 AND end_us < ?1 AND "
+                         "protected = 0 AND NOT "
                          "EXISTS (SELECT 1 FROM segment s WHERE s.camera = event.camera AND "
                          "s.start_us < event.end_us AND s.end_us > event.start_us)");
     if (!s)
         return s.error();
-    s->bind(1, beforeUs);
+    s->bind(1, beforeUs).bind(2, camera);
     return collectEvents(*s);
 }
 

@@ -118,8 +118,9 @@ public:
     /// Whether any event of \a kind (any kind when nullopt) overlaps the range.
     Expected<bool> hasEventIn(const std::string& camera, std::optional<EventKind> kind,
                               int64_t fromUs, int64_t toUs);
-    /// Events that ended before \a beforeUs and whose video is all gone: forget them.
-    Expected<std::vector<EventRow>> orphanedEvents(int64_t beforeUs);
+    /// Events of \a camera that ended before \a beforeUs, are not protected,
+    /// and whose video is all gone.
+    Expected<std::vector<EventRow>> orphanedEvents(const std::string& camera, int64_t beforeUs);
     Expected<void> removeEvent(int64_t id);
     /// Bytes and count of segments held by protected events, per camera.
     Expected<std::map<std::string, CameraUsage>> heldByProtectedEvents();

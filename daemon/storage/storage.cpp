@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "log.h"
+#include "sealed.h"
 #include "segment_file.h"
 
 PL_DEFINE_LOG_CATEGORY(StorageLog, "storage")
@@ -69,6 +70,11 @@ struct Storage::Segment {
 
 struct Storage::Recorder {
     std::string camera;
+    RecordingMode mode = RecordingMode::Continuous;
+    int64_t preRollUs = 5'000'000;
+    int64_t postRollUs = 10'000'000;
+    int64_t recordUntilUs = 0;       // events mode: the window of an event
+    std::deque<VideoFrame> preRoll;  // events mode: recent frames, in memory only
     std::shared_ptr<const mp4::TrackInfo> track;
     std::shared_ptr<Segment> segment;
     int64_t firstDtsNs = 0;
@@ -160,6 +166,34 @@ RetentionConfig Storage::retentionFor(const std::string& camera) const {
     return {};
 }
 
+Storage::Recorder& Storage::recorder(const std::string& camera) {
+    auto& slot = recorders_[camera];
+    if (!slot) {
+        slot = std::make_unique<Recorder>();
+        slot->camera = camera;
+        auto next = index_.nextSequence(camera);
+        slot->nextSequence = next ? *next : 1;
+    }
+    return *slot;
+}
+
+void Storage::setCameraMode(const std::string& camera, RecordingMode mode, double preRollSeconds,
+                            double postRollSeconds) {
+    Recorder& r = recorder(camera);
+    if (r.mode != mode)
+        closeSegment(r, std::nullopt);
+    r.mode = mode;
+    r.preRollUs = static_cast<int64_t>(preRollSeconds * 1e6);
+    r.postRollUs = static_cast<int64_t>(postRollSeconds * 1e6);
+    if (mode != RecordingMode::Events)
+        r.preRoll.clear();
+}
+
+void Storage::keepRecordingUntil(const std::string& camera, int64_t untilUs) {
+    Recorder& r = recorder(camera);
+    r.recordUntilUs = std::max(r.recordUntilUs, untilUs);
+}
+
 void Storage::onFrame(const std::string& camera, VideoFrame&& frame) {
     if (!publicKey_) {
         if (!warnedNoOwner_) {
@@ -170,15 +204,51 @@ void Storage::onFrame(const std::string& camera, VideoFrame&& frame) {
         }
         return;
     }
-    auto& slot = recorders_[camera];
-    if (!slot) {
-        slot = std::make_unique<Recorder>();
-        slot->camera = camera;
-        auto next = index_.nextSequence(camera);
-        slot->nextSequence = next ? *next : 1;
+    Recorder& r = recorder(camera);
+    switch (r.mode) {
+        case RecordingMode::Off:
+            return;
+        case RecordingMode::Continuous:
+            record(r, std::move(frame));
+            return;
+        case RecordingMode::Events:
+            break;
     }
-    Recorder& r = *slot;
+    if (frame.wallUs > r.recordUntilUs) {
+        // Between events: nothing is written; the last few seconds wait in memory.
+        if (r.segment)
+            closeSegment(r, frame.dtsNs);
+        const int64_t now = frame.wallUs;
+        r.preRoll.push_back(std::move(frame));
+        trimPreRoll(r, now);
+        return;
+    }
+    if (!r.preRoll.empty()) {
+        // An event began: what led up to it goes first, from its keyframe.
+        std::deque<VideoFrame> before = std::move(r.preRoll);
+        r.preRoll.clear();
+        for (auto& f : before)
+            record(r, std::move(f));
+    }
+    record(r, std::move(frame));
+}
 
+void Storage::trimPreRoll(Recorder& r, int64_t nowUs) {
+    // Keep from the newest keyframe that is at least pre_roll old, so the
+    // clip starts on a picture that decodes and covers the whole pre-roll.
+    auto& q = r.preRoll;
+    while (!q.empty() && !q.front().keyframe)
+        q.pop_front();
+    for (;;) {
+        auto next = std::find_if(q.begin() + (q.empty() ? 0 : 1), q.end(),
+                                 [](const VideoFrame& f) { return f.keyframe; });
+        if (next == q.end() || next->wallUs > nowUs - r.preRollUs)
+            break;
+        q.erase(q.begin(), next);
+    }
+}
+
+void Storage::record(Recorder& r, VideoFrame&& frame) {
     if (r.segment) {
         const bool newCodec = !frame.track || !r.track || !(*frame.track == *r.track);
         const bool backwards = r.held && frame.dtsNs <= r.held->dtsNs;
@@ -387,6 +457,164 @@ void Storage::closeSegment(Recorder& r, std::optional<int64_t> nextDtsNs) {
     r.fragment.clear();
 }
 
+Expected<int64_t> Storage::startEvent(const std::string& camera, EventKind kind, int64_t startUs,
+                                      const std::string& detailsJson) {
+    EventRow e;
+    e.camera = camera;
+    e.kind = kind;
+    e.startUs = startUs;
+    // Without an owner there is no key to seal to: the details are dropped,
+    // never kept in the clear.
+    if (publicKey_ && !detailsJson.empty())
+        e.details = sealed::seal(detailsJson, *publicKey_);
+    auto id = index_.addEvent(e);
+    if (!id) {
+        lastProblem_ = id.error().message;
+        return id.error();
+    }
+    PL_LOG(StorageLog, Info) << "camera " << camera << ": " << eventKindName(kind) << " event "
+                             << *id << " started";
+    return id;
+}
+
+Expected<void> Storage::endEvent(int64_t id, int64_t endUs) {
+    return index_.endEvent(id, endUs);
+}
+
+void Storage::saveSnapshot(int64_t eventId, const std::string& camera, int64_t startUs,
+                           std::vector<uint8_t> jpeg) {
+    if (!publicKey_)
+        return;
+    std::string rel = segmentRelativePath(camera, static_cast<uint64_t>(eventId), startUs);
+    // recordings/<camera>/<day>/<n>-<start>.plseg ->
+    // snapshots/<camera>/<day>/<event>-<start>.plsnap
+    rel = "snapshots" + rel.substr(std::string("recordings").size());
+    rel = rel.substr(0, rel.size() - std::string(".plseg").size()) + ".plsnap";
+    worker_->run([this, eventId, camera, startUs, rel, jpeg = std::move(jpeg), pk = *publicKey_,
+                  root = stateDir_, post = post_, alive = std::weak_ptr<bool>(alive_)] {
+        auto w = sealed::writeSnapshot(root / rel, {camera, eventId, startUs}, jpeg, pk);
+        post([this, eventId, rel, ok = w.hasValue(), error = w ? std::string() : w.error().message,
+              alive] {
+            if (alive.expired())
+                return;
+            if (!ok) {
+                PL_LOG(StorageLog, Warning) << "event " << eventId << ": no snapshot: " << error;
+                return;
+            }
+            (void)index_.setEventSnapshot(eventId, rel);
+        });
+    });
+}
+
+Expected<bool> Storage::protectEvent(int64_t id, bool isProtected) {
+    auto changed = index_.setEventProtected(id, isProtected);
+    if (changed && *changed)
+        PL_LOG(StorageLog, Info) << "event " << id << (isProtected ? " protected" : " released");
+    return changed;
+}
+
+std::vector<SegmentRow> Storage::expiredByKind(const std::string& camera,
+                                               const RetentionConfig& limits, int64_t nowUs) {
+    auto cutoff = [nowUs](const std::optional<double>& days) -> std::optional<int64_t> {
+        if (!days)
+            return std::nullopt;
+        return nowUs - static_cast<int64_t>(std::llround(*days * 86'400e6));
+    };
+    const auto continuous = cutoff(limits.continuousDays);
+    const auto motion = cutoff(limits.motionDays);
+    const auto ring = cutoff(limits.ringDays);
+    // Nothing can expire before the shortest of the limits that are set.
+    int64_t earliest = INT64_MIN;
+    for (const auto& c : {continuous, motion, ring})
+        if (c)
+            earliest = std::max(earliest, *c);
+    std::vector<SegmentRow> out;
+    if (earliest == INT64_MIN)
+        return out;
+    auto old = index_.endedBefore(camera, earliest);
+    if (!old)
+        return out;
+    for (const auto& seg : *old) {
+        auto hasMotion = index_.hasEventIn(camera, EventKind::Motion, seg.startUs, seg.endUs);
+        auto hasRing = index_.hasEventIn(camera, EventKind::Ring, seg.startUs, seg.endUs);
+        if (!hasMotion || !hasRing)
+            continue;
+        // A segment is kept while any kind it holds still wants it; a kind
+        // without a limit wants it for ever (max_days and max_bytes aside).
+        auto expired = [&seg](const std::optional<int64_t>& c) { return c && seg.endUs < *c; };
+        bool drop;
+        if (!*hasMotion && !*hasRing)
+            drop = expired(continuous);
+        else
+            drop = (!*hasMotion || expired(motion)) && (!*hasRing || expired(ring));
+        if (drop)
+            out.push_back(seg);
+    }
+    return out;
+}
+
+void Storage::deleteOrphanedEvents(int64_t nowUs) {
+    // Events without video (a camera in mode off, or before setup) still go
+    // after the camera's max_days. Events whose video retention deleted go
+    // with it (forgetEventsOf). Running and protected events always stay.
+    std::vector<std::string> cameras;
+    for (const auto& [c, _] : configured_)
+        cameras.push_back(c);
+    for (const auto& [c, _] : overrides_)
+        if (!configured_.count(c))
+            cameras.push_back(c);
+    std::vector<EventRow> gone;
+    for (const auto& camera : cameras) {
+        const auto days = retentionFor(camera).maxDays;
+        if (!days)
+            continue;
+        auto old = index_.orphanedEvents(
+            camera, nowUs - static_cast<int64_t>(std::llround(*days * 86'400e6)));
+        if (old)
+            gone.insert(gone.end(), old->begin(), old->end());
+    }
+    forgetEvents(gone);
+}
+
+void Storage::forgetEventsOf(const std::vector<SegmentRow>& deleted) {
+    std::vector<EventRow> gone;
+    for (const auto& row : deleted) {
+        auto events = index_.events(row.camera, row.startUs, row.endUs);
+        if (!events)
+            continue;
+        for (const auto& e : *events) {
+            if (e.endUs == 0 || e.isProtected)
+                continue;
+            auto left = index_.segments(e.camera, e.startUs, std::max(e.endUs, e.startUs + 1));
+            if (left && left->empty() &&
+                std::none_of(gone.begin(), gone.end(),
+                             [&](const EventRow& g) { return g.id == e.id; }))
+                gone.push_back(e);
+        }
+    }
+    forgetEvents(gone);
+}
+
+void Storage::forgetEvents(const std::vector<EventRow>& gone) {
+    std::vector<std::string> snapshots;
+    for (const auto& e : gone) {
+        (void)index_.removeEvent(e.id);
+        if (!e.snapshot.empty())
+            snapshots.push_back(e.snapshot);
+    }
+    if (snapshots.empty())
+        return;
+    worker_->run([snapshots, root = stateDir_] {
+        for (const auto& p : snapshots) {
+            const std::filesystem::path file = root / p;
+            ::unlink(file.c_str());
+            syncDirectory(file.parent_path());
+            std::error_code ec;
+            std::filesystem::remove(file.parent_path(), ec);
+        }
+    });
+}
+
 void Storage::endStream(const std::string& camera) {
     auto it = recorders_.find(camera);
     if (it != recorders_.end())
@@ -461,6 +689,8 @@ void Storage::enforceRetention(uint64_t extraFree) {
     uint64_t skipped = 0;
     for (const auto& camera : cameras) {
         const RetentionConfig limits = retentionFor(camera);
+        if (auto byKind = expiredByKind(camera, limits, nowUs); !byKind.empty())
+            deleteSegments(byKind, "past the retention for their kind");
         if (limits.maxDays) {
             const int64_t cutoff =
                 nowUs - static_cast<int64_t>(std::llround(*limits.maxDays * 86'400e6));
@@ -518,6 +748,7 @@ void Storage::enforceRetention(uint64_t extraFree) {
         }
     }
     protectedSkipped_ = skipped;
+    deleteOrphanedEvents(nowUs);
 }
 
 void Storage::deleteSegments(const std::vector<SegmentRow>& rows, const std::string& why) {
@@ -550,6 +781,7 @@ void Storage::deleteSegments(const std::vector<SegmentRow>& rows, const std::str
             });
         return;
     }
+    forgetEventsOf(rows);
     uint64_t bytes = 0;
     for (const auto& row : rows)
         bytes += row.bytes;

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -91,6 +92,23 @@ public:
     Expected<void> setRetention(const std::string& camera, const RetentionConfig& retention);
     RetentionConfig retentionFor(const std::string& camera) const;
 
+    /// How \a camera records: continuous, events only (with pre- and post-roll), or off.
+    void setCameraMode(const std::string& camera, RecordingMode mode, double preRollSeconds,
+                       double postRollSeconds);
+    /// Events mode: keep writing until at least \a untilUs (wall clock). The
+    /// first call after a quiet spell starts a segment with the pre-roll.
+    void keepRecordingUntil(const std::string& camera, int64_t untilUs);
+
+    // Events. Details (zones, scores) are sealed to the owner before they
+    // are stored; the snapshot is encrypted on the disk thread.
+    Expected<int64_t> startEvent(const std::string& camera, EventKind kind, int64_t startUs,
+                                 const std::string& detailsJson);
+    Expected<void> endEvent(int64_t id, int64_t endUs);
+    void saveSnapshot(int64_t eventId, const std::string& camera, int64_t startUs,
+                      std::vector<uint8_t> jpeg);
+    /// false when there is no such event.
+    Expected<bool> protectEvent(int64_t id, bool isProtected);
+
     void onFrame(const std::string& camera, VideoFrame&& frame);
     /// The camera's stream ended (stop, restart): close its segment cleanly.
     void endStream(const std::string& camera);
@@ -113,6 +131,9 @@ public:
     /// One retention pass now (also runs every retentionInterval); \a extraFree
     /// asks for that much free space beyond min_free (after a disk-full write).
     void enforceRetention(uint64_t extraFree = 0);
+    /// Per-kind retention for one camera: segments whose every kind has expired.
+    std::vector<SegmentRow> expiredByKind(const std::string& camera, const RetentionConfig& limits,
+                                          int64_t nowUs);
 
     /// Segments closed so far, and disk jobs not yet done: for tests and status.
     uint64_t segmentsClosed() const { return segmentsClosed_; }
@@ -124,6 +145,13 @@ private:
 
     Storage(const std::filesystem::path& stateDir, Clock& clock, Post post, StorageOptions options,
             Index index);
+    Recorder& recorder(const std::string& camera);
+    void record(Recorder& r, VideoFrame&& frame);
+    void trimPreRoll(Recorder& r, int64_t nowUs);
+    void deleteOrphanedEvents(int64_t nowUs);
+    /// Events whose video went with \a deleted (none of it left) go too.
+    void forgetEventsOf(const std::vector<SegmentRow>& deleted);
+    void forgetEvents(const std::vector<EventRow>& gone);
     void openSegment(Recorder& r, const VideoFrame& first);
     void closeSegment(Recorder& r, std::optional<int64_t> nextDtsNs);
     void emitFragment(Recorder& r);

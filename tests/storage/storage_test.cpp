@@ -17,6 +17,7 @@
 #include "fake_clock.h"
 #include "h264_frames.h"
 #include "keys.h"
+#include "sealed.h"
 #include "segment_file.h"
 #include "vault.h"
 
@@ -478,6 +479,127 @@ TEST_F(StorageTest, DiskFullFreesSpaceKeepsRecordingAndDamagesNothingFinished) {
     EXPECT_FALSE(storage_->status().lastProblem.empty());
     storage_.reset();
     umountIfMounted();
+}
+
+TEST_F(StorageTest, EventsModeWritesOnlyAroundEventsWithPreAndPostRoll) {
+    openStorage();
+    storage_->setCameraMode("door", RecordingMode::Events, 5.0, 10.0);
+    // A ring at 15 s: keep from the keyframe at or before 10 s, to 25 s.
+    feed(0, 225);  // 0..15 s: nothing is written yet, only held in memory
+    settle();
+    EXPECT_TRUE(rows().empty()) << "written before any event";
+    const int64_t ring = kT0 + 15'000'000;
+    storage_->keepRecordingUntil("door", ring + 10'000'000);
+    auto id = storage_->startEvent("door", EventKind::Ring, ring, "{}");
+    ASSERT_TRUE(id.hasValue());
+    ASSERT_TRUE(storage_->endEvent(*id, ring));
+    feed(225, 525);  // 15..35 s
+    finish();
+    auto r = rows();
+    ASSERT_FALSE(r.empty());
+    EXPECT_LE(r.front().startUs, ring - 5'000'000) << "pre-roll of at least 5 s";
+    EXPECT_GE(r.front().startUs, ring - 7'000'000) << "no more than back to one keyframe before";
+    EXPECT_GE(r.back().endUs, ring + 10'000'000) << "post-roll of 10 s";
+    EXPECT_LE(r.back().endUs, ring + 10'200'000) << "nothing after the post-roll";
+    auto v = verify();
+    EXPECT_TRUE(v.ok()) << problems(v);
+    // The clip plays from its first frame.
+    auto e = vault::exportRange(dir_, owner_, "door", ring - 5'000'000, ring + 10'000'000,
+                                fs::path(dir_) / "ring.mp4");
+    ASSERT_TRUE(e.hasValue()) << e.error().message;
+    EXPECT_NEAR(e->seconds, 15.0, 0.1);
+}
+
+TEST_F(StorageTest, OffModeWritesNothing) {
+    openStorage();
+    storage_->setCameraMode("door", RecordingMode::Off, 5.0, 10.0);
+    storage_->keepRecordingUntil("door", kT0 + 60'000'000);
+    feed(0, 150);
+    finish();
+    EXPECT_TRUE(rows().empty());
+}
+
+TEST_F(StorageTest, RetentionPerKindAndProtectedEvents) {
+    StorageOptions o;
+    o.minFree.percent = 0.0001;
+    openStorage(o);
+    feed(0, 525);
+    finish();
+    ASSERT_EQ(rows().size(), 4u);
+    // A ring in segment 2 (10..20 s), a protected motion event in segment 3.
+    auto ring = storage_->startEvent("door", EventKind::Ring, kT0 + 12'000'000, "{}");
+    ASSERT_TRUE(storage_->endEvent(*ring, kT0 + 12'000'000));
+    auto motion = storage_->startEvent("door", EventKind::Motion, kT0 + 21'000'000,
+                                       R"({"zones":["path"],"score":0.02})");
+    ASSERT_TRUE(storage_->endEvent(*motion, kT0 + 24'000'000));
+    ASSERT_TRUE(storage_->protectEvent(*motion, true).value());
+
+    // Two days later: continuous video kept one day, rings a week, motion one day.
+    clock_.setWall(std::chrono::system_clock::time_point(
+        std::chrono::microseconds(kT0 + 2 * 86'400'000'000LL)));
+    RetentionConfig r;
+    r.continuousDays = 1;
+    r.ringDays = 7;
+    r.motionDays = 1;
+    ASSERT_TRUE(storage_->setRetention("door", r));
+    settle();
+    auto left = rows();
+    ASSERT_EQ(left.size(), 2u);
+    EXPECT_EQ(left[0].sequence, 2u) << "holds the ring";
+    EXPECT_EQ(left[1].sequence, 3u) << "holds the protected motion event";
+    EXPECT_GT(storage_->status().protectedSkipped + 1, 0u);
+
+    // Released, the motion event's video goes; with it, the event itself.
+    ASSERT_TRUE(storage_->protectEvent(*motion, false).value());
+    storage_->enforceRetention();
+    settle();
+    storage_->enforceRetention();
+    settle();
+    left = rows();
+    ASSERT_EQ(left.size(), 1u);
+    EXPECT_EQ(left[0].sequence, 2u);
+    auto events = storage_->index().events("", INT64_MIN, INT64_MAX);
+    ASSERT_TRUE(events.hasValue());
+    ASSERT_EQ(events->size(), 1u);
+    EXPECT_EQ((*events)[0].id, *ring);
+    EXPECT_FALSE(storage_->protectEvent(9999, true).value()) << "no such event";
+}
+
+TEST_F(StorageTest, EventDetailsAndSnapshotsAreSealedToTheOwner) {
+    openStorage();
+    const std::string details = R"({"zones":["front path"],"score":0.031})";
+    auto id = storage_->startEvent("door", EventKind::Motion, kT0, details);
+    ASSERT_TRUE(id.hasValue());
+    // A JPEG-looking payload: SOI marker and a recognisable body.
+    std::vector<uint8_t> jpeg{0xFF, 0xD8, 0xFF, 0xE0};
+    const std::string body = "JFIF-porchlight-test-picture-body";
+    jpeg.insert(jpeg.end(), body.begin(), body.end());
+    storage_->saveSnapshot(*id, "door", kT0, jpeg);
+    finish();
+
+    auto event = storage_->index().event(*id);
+    ASSERT_TRUE(event.hasValue() && event->has_value());
+    const EventRow& e = **event;
+    ASSERT_FALSE(e.snapshot.empty());
+    auto opened = sealed::open(e.details, owner_);
+    ASSERT_TRUE(opened.hasValue()) << opened.error().message;
+    EXPECT_EQ(*opened, details);
+    auto picture = sealed::readSnapshot(fs::path(dir_) / e.snapshot, {"door", *id, kT0}, owner_);
+    ASSERT_TRUE(picture.hasValue()) << picture.error().message;
+    EXPECT_EQ(*picture, jpeg);
+    auto wrong = sealed::readSnapshot(fs::path(dir_) / e.snapshot, {"door", *id + 1, kT0}, owner_);
+    ASSERT_FALSE(wrong.hasValue());
+    EXPECT_NE(wrong.error().message.find("another event"), std::string::npos);
+
+    // Neither the zone's name nor the picture is anywhere on disk in the clear.
+    for (const auto& entry : fs::recursive_directory_iterator(dir_)) {
+        if (!entry.is_regular_file())
+            continue;
+        const std::string data = readAll(entry.path());
+        EXPECT_EQ(data.find("front path"), std::string::npos) << entry.path();
+        EXPECT_EQ(data.find(body), std::string::npos) << entry.path();
+        EXPECT_EQ(data.find("\xFF\xD8\xFF\xE0"), std::string::npos) << entry.path();
+    }
 }
 
 TEST(Index, UpgradesFromVersionOne) {

@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 
+#include "plmask.h"
+
 namespace {
 
 class GstEnvironment : public ::testing::Environment {
@@ -12,6 +14,7 @@ public:
         // Tests must not depend on plugins the user may have in ~/.local.
         setenv("LIBCAMERA_LOG_LEVELS", "*:ERROR", 0);
         gst_init(nullptr, nullptr);
+        porchlight::porchlightRegisterElements();
     }
 };
 
