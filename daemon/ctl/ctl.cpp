@@ -815,11 +815,27 @@ Json recordingJson(const RecordingInfo& r) {
     };
 }
 
+/// ISO 8601 in UTC with microseconds, for scripts that want a readable time.
+Json isoOrNull(int64_t us) {
+    if (us <= 0)
+        return nullptr;
+    const time_t secs = static_cast<time_t>(us / 1'000'000);
+    struct tm tm {};
+    gmtime_r(&secs, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<long long>(us % 1'000'000));
+    return std::string(buf);
+}
+
 Json eventJson(const EventInfo& e) {
     return {
         {"id", e.id},
         {"camera", e.camera},
         {"kind", e.kind},
+        {"start", isoOrNull(e.start)},
+        {"end", isoOrNull(e.end)},
         {"start_usec", e.start},
         {"end_usec", usecOrNull(e.end)},
         {"protected", e.isProtected},

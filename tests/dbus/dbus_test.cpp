@@ -144,11 +144,12 @@ protected:
     }
     void writeConfig(const std::string& text) { std::ofstream(dir_ + "/p.toml") << text; }
 
-    void startDaemon() {
+    void startDaemon(const std::vector<std::string>& extra = {}) {
+        std::vector<std::string> args{env("PORCHLIGHTD"), "--bus",       "session",      "--config",
+                                      dir_ + "/p.toml",   "--state-dir", dir_ + "/state"};
+        args.insert(args.end(), extra.begin(), extra.end());
         daemon_ = std::make_unique<Process>(
-            std::vector<std::string>{env("PORCHLIGHTD"), "--bus", "session", "--config",
-                                     dir_ + "/p.toml", "--state-dir", dir_ + "/state"},
-            dir_ + "/daemon.log",
+            args, dir_ + "/daemon.log",
             std::vector<std::string>{"DBUS_SESSION_BUS_ADDRESS=" + address_,
                                      "NOTIFY_SOCKET=" + notifyPath_, "WATCHDOG_USEC=300000",
                                      "PORCHLIGHT_LOG=info"});
@@ -407,6 +408,69 @@ TEST_F(DbusTest, InvalidArgumentsGetTheRightErrors) {
     // Root may read the setup code while there is no owner.
     EXPECT_EQ(std::regex_match(call("GetSetupCode"), std::regex("s \"[0-9]{5}-[0-9]{5}\"\n")),
               true);
+}
+
+/// Numbers of a busctl reply line, in order ("a(stxxtub) 1 \"door\" 1 5 9 ..." -> 1 1 5 9 ...).
+std::vector<long long> numbers(const std::string& reply) {
+    std::vector<long long> out;
+    std::regex re("(^| )(-?[0-9]+)(?= |$|\n)");
+    for (auto it = std::sregex_iterator(reply.begin(), reply.end(), re);
+         it != std::sregex_iterator(); ++it)
+        out.push_back(std::stoll((*it)[2]));
+    return out;
+}
+
+TEST_F(DbusTest, ARingInEventsModeRecordsItsClipAndNothingElse) {
+    writeConfig("[storage]\nsegment_seconds = 10\n\n" +
+                camera("door",
+                       "mode = \"events\"\npre_roll_seconds = 5\npost_roll_seconds = 4\n"
+                       "[camera.doorbell]\nchip = \"gpiochip77\"\nline = 3\n"));
+    startDaemon({"--demo"});
+    ASSERT_TRUE(daemon_->waitForOutput("camera: door: streaming", 15s)) << daemon_->output();
+    // A missing GPIO chip is this camera's doorbell problem only.
+    const std::string doorbell = busctl(
+        "get-property org.porchlight.Nvr1 /org/porchlight/Nvr1/camera/door "
+        "org.porchlight.Nvr1.Camera DoorbellError State");
+    EXPECT_NE(doorbell.find("gpiochip77 does not exist"), std::string::npos) << doorbell;
+    EXPECT_NE(doorbell.find("u 1"), std::string::npos) << "the camera streams anyway";
+
+    std::this_thread::sleep_for(7s);  // more than the pre-roll, all of it in memory only
+    const auto list = [&](const std::string& what) {
+        return busctl("call org.porchlight.Nvr1 /org/porchlight/Nvr1 org.porchlight.Nvr1.Manager " +
+                      what + " sxx door 0 9000000000000000");
+    };
+    EXPECT_EQ(list("ListRecordings"), "a(stxxtub) 0\n") << "written before any event";
+    EXPECT_EQ(busctl("call org.porchlight.Nvr1 /org/porchlight/Nvr1 org.porchlight.Nvr1.Manager "
+                     "Ring s door"),
+              "");
+    std::this_thread::sleep_for(6500ms);  // the post-roll, and the segment closing after it
+
+    const auto events = numbers(list("ListEvents"));  // count, id, start, end
+    ASSERT_EQ(events.size(), 4u) << list("ListEvents");
+    EXPECT_EQ(events[0], 1);
+    const long long ring = events[2];
+    // count, then per recording: sequence, start, end, bytes, state. The clip
+    // may span a segment boundary; together the pieces cover it, and nothing else.
+    const auto recordings = numbers(list("ListRecordings"));
+    ASSERT_GE(recordings.size(), 6u) << list("ListRecordings");
+    const size_t n = static_cast<size_t>(recordings[0]);
+    ASSERT_EQ(recordings.size(), 1 + 5 * n);
+    const long long first = recordings[2], last = recordings[5 * n - 2];
+    EXPECT_LE(first, ring - 5'000'000) << "pre-roll of at least 5 s";
+    EXPECT_GE(first, ring - 7'500'000) << "no more than back to a keyframe before it";
+    EXPECT_GE(last, ring + 4'000'000) << "post-roll of 4 s";
+    EXPECT_LE(last, ring + 4'500'000) << "and no more";
+    for (size_t i = 0; i < n; ++i)
+        EXPECT_EQ(recordings[5 + 5 * i], 1) << "closed after the post-roll";
+    // Protecting it, and an id that does not exist.
+    EXPECT_EQ(busctl("call org.porchlight.Nvr1 /org/porchlight/Nvr1 org.porchlight.Nvr1.Manager "
+                     "ProtectEvent tb " +
+                     std::to_string(events[1]) + " true"),
+              "");
+    EXPECT_NE(list("ListEvents").find("true"), std::string::npos);
+    EXPECT_EQ(busctl("call org.porchlight.Nvr1 /org/porchlight/Nvr1 org.porchlight.Nvr1.Manager "
+                     "ProtectEvent tb 999 true"),
+              "Call failed: no event 999\n");
 }
 
 TEST(BusPolicy, ParsesInARealDbusDaemonAndRefusesStrangers) {
