@@ -67,7 +67,12 @@ public:
             error_ = e.error().message;
             return nullptr;
         }
-        gst_bin_add(bin_, *e);
+        if (!gst_bin_add(bin_, *e)) {
+            // A name used twice: a bug in this builder, reported rather than crashed on.
+            gst_object_unref(gst_object_ref_sink(*e));
+            error_ = "internal error: two elements named " + std::string(name);
+            return nullptr;
+        }
         return *e;
     }
 
@@ -343,7 +348,7 @@ GstElement* buildRtspSource(Builder& b, const CameraConfig& c, ThreadContext* ct
         }),
         new PadContext{ctx, depay},
         [](gpointer p, GClosure*) { delete static_cast<PadContext*>(p); }, GConnectFlags{});
-    GstElement* parse = b.add("h264parse", "parse");
+    GstElement* parse = b.add("h264parse", "rtsp-parse");
     return b.chain({depay, parse});
 }
 

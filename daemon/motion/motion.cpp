@@ -1,5 +1,5 @@
-// Motion detection: background subtraction on a downscaled grey picture, with
-// the global light change and the noise level estimated afresh every frame,
+// Motion detection: background subtraction on a downscaled grey picture,
+// with the global light change and the noise level estimated every frame,
 // block-wise cleanup, zones, and debouncing into events.
 //
 // The choices, and why (robustness over cleverness):
@@ -7,10 +7,12 @@
 //   is tens of pixels even there, and averaging halves the sensor noise and
 //   smooths compression blocks, for a quarter of the work.
 // - The scene is a per-pixel exponential running average with a 6 s time
-//   constant: slow enough that a walker leaves no trace in it, fast enough to
-//   follow dusk and clouds. Where motion is seen it adapts with a 20 s time
-//   constant instead, so a person standing at the door stays visible for tens
-//   of seconds while a parked car is absorbed within about 30-60 s.
+//   constant (alpha 0.033 at 5 fps): slow enough that a walker leaves no
+//   trace in it, fast enough to follow dusk and clouds. Where motion is seen
+//   (and one block around it) it adapts with a 15 s time constant instead, so
+//   a person standing at the door stays visible for 20-40 s while a parked
+//   car is absorbed within about 30-45 s. Time constants rather than
+//   per-frame rates, so a different frame rate behaves the same.
 // - Light changes are mostly global and multiplicative (a lamp, auto
 //   exposure), so before comparing, each frame's change is explained by a
 //   line, change = offset + gain * scene, fitted robustly through the medians
@@ -19,13 +21,18 @@
 //   out of the fit, and the prediction is clipped like the camera clips.
 // - The threshold follows the noise: sigma from the median absolute deviation
 //   of what the fit leaves, times a factor, with a floor so that a clean or
-//   saturated picture does not become hypersensitive.
-// - A changed pixel counts only in a 4x4 block with at least 4 changed
-//   pixels: sensor noise and single compression artefacts are isolated, an
-//   object is not.
+//   saturated picture does not become hypersensitive. That sigma is a running
+//   level allowed to rise only slowly: a change over most of the picture
+//   would otherwise pass itself off as noise and go unseen.
+// - A changed pixel counts only in a 4x4 block with at least 5 changed
+//   pixels, more than a line one pixel wide can put in a block: sensor noise,
+//   single compression artefacts and shimmering edges are thin, objects are not.
 // - When most of the picture changes at once in a way the fit cannot explain
-//   (an infrared switch, a lamp lighting part of the scene), no object did it:
-//   learn the scene again instead of reporting an event.
+//   (an infrared switch, a lamp lighting the scene unevenly), no object did
+//   it: learn the scene again instead of reporting an event.
+// - Events are debounced on the caller's timestamps: motion must last
+//   minSeconds (gaps up to 0.7 s allowed) to start one, and 2 s without
+//   motion end it.
 #include "motion.h"
 
 #include <algorithm>
@@ -251,28 +258,31 @@ void MotionDetector::relearn() {
 }
 
 void MotionDetector::downscale(const uint8_t* gray, int stride) {
-    const int f = factor_;
-    const float scale = 1.0f / static_cast<float>(f * f);
-    for (int y = 0; y < height_; ++y) {
-        float* out = current_.data() + static_cast<size_t>(y) * static_cast<size_t>(width_);
+    const int f = factor_, w = width_, h = height_;
+    const auto rowStride = static_cast<size_t>(stride);
+    for (int y = 0; y < h; ++y) {
+        float* out = current_.data() + static_cast<size_t>(y) * static_cast<size_t>(w);
+        const uint8_t* in = gray + static_cast<size_t>(y * f) * rowStride;
         if (f == 1) {
-            const uint8_t* in = gray + static_cast<size_t>(y) * static_cast<size_t>(stride);
-            for (int x = 0; x < width_; ++x)
+            for (int x = 0; x < w; ++x)
                 out[x] = in[x];
-            continue;
-        }
-        std::fill(out, out + width_, 0.0f);
-        for (int k = 0; k < f; ++k) {
-            const uint8_t* in = gray + static_cast<size_t>(y * f + k) * static_cast<size_t>(stride);
-            for (int x = 0; x < width_; ++x) {
+        } else if (f == 2) {  // 320 px wide: the usual case
+            const uint8_t* next = in + rowStride;
+            for (int x = 0; x < w; ++x) {
+                const unsigned sum = in[2 * x] + in[2 * x + 1] + next[2 * x] + next[2 * x + 1];
+                out[x] = static_cast<float>(sum) * 0.25f;
+            }
+        } else {
+            const float scale = 1.0f / static_cast<float>(f * f);
+            for (int x = 0; x < w; ++x) {
                 unsigned sum = 0;
-                for (int j = 0; j < f; ++j)
-                    sum += in[x * f + j];
-                out[x] += static_cast<float>(sum);
+                for (int k = 0; k < f; ++k)
+                    for (int j = 0; j < f; ++j)
+                        sum +=
+                            in[static_cast<size_t>(k) * rowStride + static_cast<size_t>(x * f + j)];
+                out[x] = static_cast<float>(sum) * scale;
             }
         }
-        for (int x = 0; x < width_; ++x)
-            out[x] *= scale;
     }
 }
 
@@ -340,6 +350,12 @@ MotionDetector::Result MotionDetector::feed(const uint8_t* gray, int width, int 
     }
     ++learnFrames_;
     const bool learning = nowUs_ < learnUntilUs_;
+    // Locals: the compiler cannot keep members in registers across the
+    // byte stores below (they may alias anything).
+    const int w = width_, h = height_, bw = blocksX_, bh = blocksY_;
+    uint8_t* live = live_.data();
+    uint8_t* changed = changed_.data();
+    const uint8_t* eligible = eligible_.data();
     const size_t pixels = current_.size();
     const float* cur = current_.data();
     float* bg = background_.data();
@@ -352,9 +368,8 @@ MotionDetector::Result MotionDetector::feed(const uint8_t* gray, int width, int 
     std::array<uint32_t, 256> levels{};
     uint64_t liveCount = 0;
     for (size_t i = 0; i < pixels; ++i) {
-        const bool live = cur[i] > kBlackLevel || bg[i] > kBlackLevel;
-        live_[i] = live;
-        if (live) {
+        live[i] = cur[i] > kBlackLevel || bg[i] > kBlackLevel;
+        if (live[i]) {
             ++levels[std::clamp(static_cast<int>(bg[i]), 0, 255)];
             ++liveCount;
         }
@@ -385,7 +400,7 @@ MotionDetector::Result MotionDetector::feed(const uint8_t* gray, int width, int 
         for (size_t i = 0; i < pixels; ++i) {
             // A clipped pixel says only "at least this bright": it would
             // pull the bright half's median down when the light goes up.
-            if (!live_[i] || cur[i] >= kSaturated)
+            if (!live[i] || cur[i] >= kSaturated)
                 continue;
             const float d = cur[i] - bg[i];
             if (static_cast<int>(bg[i]) < split) {
@@ -416,7 +431,7 @@ MotionDetector::Result MotionDetector::feed(const uint8_t* gray, int width, int 
         // What the light change leaves, and its spread: the noise.
         float* res = residual_.data();
         for (size_t i = 0; i < pixels; ++i) {
-            if (!live_[i]) {
+            if (!live[i]) {
                 res[i] = 0.0f;
                 continue;
             }
@@ -441,18 +456,19 @@ MotionDetector::Result MotionDetector::feed(const uint8_t* gray, int width, int 
         // Changed pixels, counted per block.
         std::fill(blockChanged_.begin(), blockChanged_.end(), uint16_t{0});
         uint64_t changedLive = 0;
-        for (int y = 0; y < height_; ++y) {
-            const size_t row = static_cast<size_t>(y) * static_cast<size_t>(width_);
-            uint16_t* blocks = blockChanged_.data() + static_cast<size_t>(y / kBlock) * blocksX_;
-            for (int x = 0; x < width_; ++x) {
+        for (int y = 0; y < h; ++y) {
+            const size_t row = static_cast<size_t>(y) * static_cast<size_t>(w);
+            uint16_t* blocks = blockChanged_.data() + static_cast<size_t>(y / kBlock) * bw;
+            for (int x = 0; x < w; ++x) {
                 const size_t i = row + static_cast<size_t>(x);
-                const uint8_t c = live_[i] && std::fabs(res[i]) > threshold;
-                changed_[i] = c;
+                const uint8_t c = live[i] && std::fabs(res[i]) > threshold;
+                changed[i] = c;
                 changedLive += c;
                 blocks[x / kBlock] += c;
             }
         }
-        relearnNow = static_cast<double>(changedLive) > kRelearnFraction * liveCount;
+        relearnNow =
+            static_cast<double>(changedLive) > kRelearnFraction * static_cast<double>(liveCount);
 
         if (!relearnNow) {
             for (size_t b = 0; b < blockChanged_.size(); ++b)
@@ -460,25 +476,23 @@ MotionDetector::Result MotionDetector::feed(const uint8_t* gray, int width, int 
             // The blocks around motion are spared fast adaptation too: an
             // object's soft edges and shadow would otherwise be learned first
             // and eat it from the outside.
-            for (int by = 0; by < blocksY_; ++by) {
-                for (int bx = 0; bx < blocksX_; ++bx) {
+            for (int by = 0; by < bh; ++by) {
+                for (int bx = 0; bx < bw; ++bx) {
                     uint8_t guard = 0;
-                    for (int ny = std::max(0, by - 1); ny <= std::min(blocksY_ - 1, by + 1); ++ny)
-                        for (int nx = std::max(0, bx - 1); nx <= std::min(blocksX_ - 1, bx + 1);
-                             ++nx)
-                            guard |= blockMotion_[static_cast<size_t>(ny) * blocksX_ + nx];
-                    blockGuard_[static_cast<size_t>(by) * blocksX_ + bx] = guard;
+                    for (int ny = std::max(0, by - 1); ny <= std::min(bh - 1, by + 1); ++ny)
+                        for (int nx = std::max(0, bx - 1); nx <= std::min(bw - 1, bx + 1); ++nx)
+                            guard |= blockMotion_[static_cast<size_t>(ny) * bw + nx];
+                    blockGuard_[static_cast<size_t>(by) * bw + bx] = guard;
                 }
             }
-            for (int y = 0; y < height_; ++y) {
-                const size_t row = static_cast<size_t>(y) * static_cast<size_t>(width_);
-                const uint8_t* blocks =
-                    blockMotion_.data() + static_cast<size_t>(y / kBlock) * blocksX_;
-                for (int x = 0; x < width_; ++x) {
+            for (int y = 0; y < h; ++y) {
+                const size_t row = static_cast<size_t>(y) * static_cast<size_t>(w);
+                const uint8_t* blocks = blockMotion_.data() + static_cast<size_t>(y / kBlock) * bw;
+                for (int x = 0; x < w; ++x) {
                     const size_t i = row + static_cast<size_t>(x);
                     // Reuse changed_ for "counts": changed, in a motion block, eligible.
-                    changed_[i] = changed_[i] & blocks[x / kBlock] & eligible_[i];
-                    counted += changed_[i];
+                    changed[i] = changed[i] & blocks[x / kBlock] & eligible[i];
+                    counted += changed[i];
                 }
             }
         }
@@ -502,7 +516,7 @@ MotionDetector::Result MotionDetector::feed(const uint8_t* gray, int width, int 
             const uint8_t* mask = includeMasks_[z].data();
             uint64_t inZone = 0;
             for (size_t i = 0; i < pixels; ++i)
-                inZone += changed_[i] & mask[i];
+                inZone += changed[i] & mask[i];
             if (inZone > 0 && static_cast<double>(inZone) >= namePixels)
                 result.zones.push_back(includeNames_[z]);
         }
@@ -520,13 +534,13 @@ MotionDetector::Result MotionDetector::feed(const uint8_t* gray, int width, int 
         const auto alpha = static_cast<float>(alphaFor(stepUs_, kSceneTau));
         const auto slow = static_cast<float>(alphaFor(stepUs_, kMotionTau));
         const float* res = residual_.data();
-        for (int y = 0; y < height_; ++y) {
-            const size_t row = static_cast<size_t>(y) * static_cast<size_t>(width_);
-            const uint8_t* guard = blockGuard_.data() + static_cast<size_t>(y / kBlock) * blocksX_;
-            for (int x = 0; x < width_; ++x) {
+        for (int y = 0; y < h; ++y) {
+            const size_t row = static_cast<size_t>(y) * static_cast<size_t>(w);
+            const uint8_t* guard = blockGuard_.data() + static_cast<size_t>(y / kBlock) * bw;
+            for (int x = 0; x < w; ++x) {
                 const size_t i = row + static_cast<size_t>(x);
                 const float d = cur[i] - bg[i];
-                if (guard[x / kBlock] && live_[i])
+                if (guard[x / kBlock] && live[i])
                     bg[i] += alpha * (d - res[i]) + slow * res[i];
                 else
                     bg[i] += alpha * d;

@@ -3,10 +3,11 @@
 // 5 fps, privacy masks already burned in black) to debounced motion events,
 // counted only inside the owner's zones.
 //
-// Pure computation: no GStreamer, no clock, no threads and no allocation per
-// frame once the picture size is known. The caller passes each frame's time,
-// so tests drive it with synthetic scenes at any speed. One instance per
-// camera, used from one thread (the daemon's event loop).
+// Pure computation: no GStreamer, no clock, no threads, and no allocation
+// per frame once the picture size is known (beyond the zone names in a
+// Result). The caller passes each frame's time, so tests drive it with
+// synthetic scenes at any speed. One instance per camera, used from one
+// thread (the daemon's event loop).
 #pragma once
 
 #include <cstdint>

@@ -82,19 +82,22 @@ protected:
         return t;
     }
 
-    std::unique_ptr<Camera> makeCamera(const std::string& url) {
+    std::unique_ptr<Camera> makeCamera(const std::string& url,
+                                       const std::function<void(CameraConfig&)>& tweak = {}) {
         CameraConfig config;
         config.id = "door";
         config.source = SourceKind::Rtsp;
         config.url = url;
         config.rtspTransport = "tcp";
+        if (tweak)
+            tweak(config);
         auto factory =
             [this](const CameraConfig& c,
                    CameraStream::Callbacks callbacks) -> Expected<std::unique_ptr<CameraStream>> {
             auto post = [this](std::function<void()> fn) { boost::asio::post(io_, std::move(fn)); };
             // No motion branch: as in the daemon, RTSP would have to decode for it.
             PipelineOptions options;
-            options.rawBranch = false;
+            options.rawBranch = c.transcode;
             auto pipeline = CameraPipeline::build(c, options, post, std::move(callbacks));
             if (!pipeline)
                 return pipeline.error();
@@ -242,6 +245,51 @@ TEST_F(RtspCameraTest, H265CameraIsRefusedWithAClearMessage) {
     EXPECT_NE(camera->lastError().find("only H.264 is supported"), std::string::npos)
         << camera->lastError();
     EXPECT_EQ(camera->stats().frames, 0u);
+}
+
+TEST_F(RtspCameraTest, TranscodingBurnsInPrivacyMasks) {
+    auto server = startServer({"--port", "0", "--width", "320", "--height", "240", "--framerate",
+                               "15", "--bitrate", "300", "--pattern", "white"});
+    ASSERT_TRUE(server);
+    // The left half is the neighbour's window.
+    auto camera = makeCamera(server->url, [](CameraConfig& c) {
+        c.transcode = true;
+        c.masks.push_back(Polygon{{{0.0, 0.0}, {0.5, 0.0}, {0.5, 1.0}, {0.0, 1.0}}});
+    });
+    std::vector<uint8_t> gray;
+    int width = 0, height = 0;
+    camera->setRawConsumer([&](const RawFrame& f) {
+        GstBuffer* b = gst_sample_get_buffer(f.sample.get());
+        GstMapInfo map;
+        if (!b || !gst_buffer_map(b, &map, GST_MAP_READ))
+            return;
+        gray.assign(map.data, map.data + map.size);
+        width = f.width;
+        height = f.height;
+        gst_buffer_unmap(b, &map);
+    });
+    camera->start();
+    ASSERT_TRUE(runUntil([&] {
+        return camera->state() == CameraState::Streaming && camera->stats().frames >= 15 &&
+               !gray.empty();
+    })) << cameraStateName(camera->state())
+        << ": " << camera->lastError();
+    ASSERT_GE(width, 16);
+    const int stride = (width + 3) & ~3;  // GRAY8 rows are 4-byte aligned
+    long masked = 0, open = 0;
+    for (int y = 2; y < height - 2; ++y)
+        for (int x = 2; x < width - 2; ++x) {
+            if (x < width / 2 - 4)
+                masked = std::max<long>(masked, gray[static_cast<size_t>(y * stride + x)]);
+            else if (x > width / 2 + 4)
+                open += gray[static_cast<size_t>(y * stride + x)] > 180;
+        }
+    EXPECT_LE(masked, 24) << "masked pixels reached the raw branch";
+    EXPECT_GT(open, (width / 2 - 8) * (height - 4) * 9 / 10)
+        << "the unmasked half lost its picture";
+    bool stopped = false;
+    camera->stop([&] { stopped = true; });
+    ASSERT_TRUE(runUntil([&] { return stopped; }));
 }
 
 }  // namespace
