@@ -128,7 +128,8 @@ measure() {
         exit 1
     fi
     # gst-launch says "ERROR:", the daemon logs errors at syslog priority 3.
-    if grep -qE '^(ERROR|<3>)' "$log"; then
+    # No system bus here is expected: the daemon records on without D-Bus.
+    if grep -E '^(ERROR|<3>)' "$log" | grep -qv 'running without D-Bus'; then
         echo "measure.sh: $what ($case) reported an error:" >&2
         cat "$log" >&2
         exit 1
