@@ -31,6 +31,7 @@
 #include <vector>
 
 #include <toml++/toml.h>
+#include <boost/asio/ip/address.hpp>
 
 namespace porchlight {
 
@@ -200,7 +201,7 @@ constexpr std::string_view kDropInDir = "porchlight.conf.d";
 // A config file is a few kilobytes; anything this big is the wrong file.
 constexpr off_t kMaxFileSize = 1 << 20;
 
-constexpr std::string_view kTopKeys[] = {"camera", "storage", "log"};
+constexpr std::string_view kTopKeys[] = {"camera", "storage", "log", "web"};
 constexpr std::string_view kStorageKeys[] = {"segment_seconds", "min_free"};
 // [camera.retention]: each key is one line here and one in readRetention().
 constexpr std::string_view kRetentionKeys[] = {"max_days", "max_bytes", "continuous_days",
@@ -211,6 +212,8 @@ constexpr std::string_view kMotionKeys[] = {"enabled", "sensitivity", "min_secon
 constexpr std::string_view kZoneKeys[] = {"name", "points", "mode"};
 constexpr std::string_view kDoorbellKeys[] = {"chip", "line", "active_low", "debounce_ms"};
 constexpr std::string_view kLogKeys[] = {"level", "categories"};
+constexpr std::string_view kWebKeys[] = {"listen", "plain_http",           "certificate",
+                                         "key",    "session_idle_minutes", "session_max_hours"};
 
 constexpr std::string_view kSourceNames[] = {"test", "libcamera", "v4l2", "rtsp", "file"};
 constexpr SourceKind kSourceKinds[] = {SourceKind::Test, SourceKind::Libcamera, SourceKind::V4l2,
@@ -1334,12 +1337,95 @@ void readLog(Diagnostics& diags, FieldReader& top, LogConfig& log) {
     r.checkKeys(kLogKeys);
 }
 
+/// "ADDR:PORT" with IPv6 in brackets, as the web server binds it, optionally
+/// after "https://" (the default) or "http://" (plain HTTP, see WebConfig).
+bool isListenAddress(std::string_view s) {
+    for (std::string_view scheme : {"https://", "http://"}) {
+        if (s.starts_with(scheme)) {
+            s.remove_prefix(scheme.size());
+            break;
+        }
+    }
+    size_t colon = s.rfind(':');
+    if (colon == std::string_view::npos || colon + 1 == s.size())
+        return false;
+    std::string_view host = s.substr(0, colon);
+    std::string_view port = s.substr(colon + 1);
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || end != port.data() + port.size() || value > 65535)
+        return false;
+    bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
+    if (bracketed)
+        host = host.substr(1, host.size() - 2);
+    boost::system::error_code error;
+    boost::asio::ip::address address = boost::asio::ip::make_address(std::string(host), error);
+    // Brackets exactly when IPv6, so that "::1:80" cannot be misread.
+    return !error && address.is_v6() == bracketed;
+}
+
+bool isAbsolutePath(std::string_view s) {
+    return !s.empty() && s.front() == '/';
+}
+
+void readWeb(Diagnostics& diags, FieldReader& top, WebConfig& web) {
+    const toml::table* t = top.table("web", "[web]");
+    if (!t)
+        return;
+    FieldReader r(diags, *t, "web.", "in [web]");
+    if (const toml::node* n = r.node("listen")) {
+        constexpr std::string_view requirement =
+            "an array of \"ADDRESS:PORT\" strings, such as [\"0.0.0.0:8443\", "
+            "\"[::]:8443\"] (IPv6 addresses in brackets, port 0 to 65535)";
+        const toml::array* a = n->as_array();
+        if (!a || a->empty()) {
+            r.invalid("listen", *n, requirement);
+        } else {
+            std::vector<std::string> listen;
+            bool ok = true;
+            for (const toml::node& element : *a) {
+                const auto* s = element.as_string();
+                if (s && isListenAddress(s->get())) {
+                    listen.push_back(s->get());
+                    continue;
+                }
+                ok = false;
+                diags.add(element.source(),
+                          "each web.listen entry must be \"ADDRESS:PORT\" "
+                          "with IPv6 addresses in brackets (\"[::]:8443\") "
+                          "and a port from 0 to 65535, got " +
+                              describe(element));
+            }
+            if (ok)
+                web.listen = std::move(listen);
+        }
+    }
+    if (auto v = r.boolean("plain_http"))
+        web.plainHttp = *v;
+    constexpr std::string_view pathRequirement = "an absolute path to a PEM file";
+    if (auto v = r.string("certificate", pathRequirement, isAbsolutePath))
+        web.certificate = *v;
+    if (auto v = r.string("key", pathRequirement, isAbsolutePath))
+        web.key = *v;
+    // One without the other would serve a certificate that does not match its key.
+    if (r.node("certificate") && !r.node("key"))
+        r.missing("key", "the private key of web.certificate, as an absolute path");
+    if (r.node("key") && !r.node("certificate"))
+        r.missing("certificate", "the certificate of web.key, as an absolute path");
+    if (auto v = r.integer("session_idle_minutes", 1, 1440))
+        web.sessionIdleMinutes = static_cast<int>(*v);
+    if (auto v = r.integer("session_max_hours", 1, 168))
+        web.sessionMaxHours = static_cast<int>(*v);
+    r.checkKeys(kWebKeys);
+}
+
 Config readConfig(Diagnostics& diags, const toml::table& root) {
     Config config;
     FieldReader top(diags, root, "", "at the top level");
     readCameras(diags, top, config.cameras);
     readStorage(diags, top, config.storage);
     readLog(diags, top, config.log);
+    readWeb(diags, top, config.web);
     top.checkKeys(kTopKeys);
     return config;
 }

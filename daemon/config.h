@@ -154,10 +154,28 @@ struct LogConfig {
     std::string spec() const;
 };
 
+/// [web]: the LAN web UI's server and sessions.
+struct WebConfig {
+    /// "ADDR:PORT", IPv6 addresses in brackets ("[::]:8443"); port 0 picks a
+    /// free one. HTTPS unless written "http://ADDR:PORT", or plainHttp is set.
+    std::vector<std::string> listen = {"0.0.0.0:8443", "[::]:8443"};
+    /// Plain HTTP for entries without a scheme, and allows "http://" on
+    /// non-loopback addresses (behind a TLS-terminating proxy); without it
+    /// plain HTTP is for loopback only.
+    bool plainHttp = false;
+    /// Owner-provided PEM certificate and key (absolute paths, both or neither);
+    /// empty: a self-signed certificate generated in the state directory.
+    std::string certificate;
+    std::string key;
+    int sessionIdleMinutes = 15;  // 1..1440
+    int sessionMaxHours = 12;     // 1..168
+};
+
 struct Config {
     std::vector<CameraConfig> cameras;
     StorageConfig storage;
     LogConfig log;
+    WebConfig web;
     /// The files read, in order (main file first, then drop-ins by name).
     std::vector<std::string> files;
 };

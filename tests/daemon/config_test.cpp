@@ -462,10 +462,12 @@ const BadCase kBadCases[] = {
      "retention)"},
     {"unknown camera key, not close to anything", "[[camera]]\nid = \"door\"\n  colour = 1\n",
      "main.toml:3:3: unknown key \"colour\" in [[camera]] \"door\" (allowed", "keyframe_interval"},
-    {"unknown top-level table", "[storage]\nsegment_seconds = 20\n\n[web]\nport = 8080\n",
-     "main.toml:4:2: unknown key \"web\" at the top level", "(allowed: camera, storage, log)"},
+    {"unknown top-level table", "[storage]\nsegment_seconds = 20\n\n[mqtt]\nport = 8080\n",
+     "main.toml:4:2: unknown key \"mqtt\" at the top level",
+     "(allowed: camera, storage, log, web)"},
     {"unknown top-level key", "\n\nlevel = \"debug\"\n",
-     "main.toml:3:1: unknown key \"level\" at the top level", "(allowed: camera, storage, log)"},
+     "main.toml:3:1: unknown key \"level\" at the top level",
+     "(allowed: camera, storage, log, web)"},
     {"unknown storage key", "[storage]\nsegment_second = 20\n",
      "main.toml:2:1: unknown key \"segment_second\" in [storage]; did you mean "
      "\"segment_seconds\"?",
@@ -1266,7 +1268,7 @@ segment_seconds = 1
 [log]
 level = "loud"
 
-[web]
+[mqtt]
 )");
     EXPECT_FALSE(r.ok());
     EXPECT_THAT(messages(r),
@@ -1277,7 +1279,7 @@ level = "loud"
                             StartsWith("main.toml:8:1: missing required key \"url\""),
                             StartsWith("main.toml:12:19: storage.segment_seconds must be"),
                             StartsWith("main.toml:15:9: log.level must be"),
-                            StartsWith("main.toml:17:2: unknown key \"web\"")));
+                            StartsWith("main.toml:17:2: unknown key \"mqtt\"")));
 }
 
 TEST(Config, DuplicateIdInOneFile) {
@@ -1632,6 +1634,74 @@ TEST(Config, ShippedDemoConfigIsValid) {
     ASSERT_THAT(r.config->cameras, SizeIs(1));
     EXPECT_EQ(r.config->cameras[0].id, "demo");
     EXPECT_EQ(r.config->cameras[0].source, SourceKind::Test);
+}
+
+TEST(Config, WebDefaults) {
+    Config c = parseOk("");
+    EXPECT_THAT(c.web.listen, ElementsAre("0.0.0.0:8443", "[::]:8443"));
+    EXPECT_FALSE(c.web.plainHttp);
+    EXPECT_EQ(c.web.certificate, "");
+    EXPECT_EQ(c.web.key, "");
+    EXPECT_EQ(c.web.sessionIdleMinutes, 15);
+    EXPECT_EQ(c.web.sessionMaxHours, 12);
+}
+
+TEST(Config, WebSettings) {
+    Config c = parseOk(R"([web]
+listen = ["127.0.0.1:0", "[::1]:8080", "192.168.1.20:443", "http://127.0.0.1:80", "https://[::]:1"]
+plain_http = true
+certificate = "/etc/porchlight/cert.pem"
+key = "/etc/porchlight/key.pem"
+session_idle_minutes = 30
+session_max_hours = 168
+)");
+    EXPECT_THAT(c.web.listen, ElementsAre("127.0.0.1:0", "[::1]:8080", "192.168.1.20:443",
+                                          "http://127.0.0.1:80", "https://[::]:1"));
+    EXPECT_TRUE(c.web.plainHttp);
+    EXPECT_EQ(c.web.certificate, "/etc/porchlight/cert.pem");
+    EXPECT_EQ(c.web.key, "/etc/porchlight/key.pem");
+    EXPECT_EQ(c.web.sessionIdleMinutes, 30);
+    EXPECT_EQ(c.web.sessionMaxHours, 168);
+}
+
+TEST(Config, WebBadListenAddresses) {
+    for (const char* bad :
+         {"\"8443\"", "\"0.0.0.0\"", "\"0.0.0.0:65536\"", "\"::1:8443\"", "\"[127.0.0.1]:80\"",
+          "\"host.example:80\"", "\"0.0.0.0:-1\"", "\"0.0.0.0:\"", "\"ftp://0.0.0.0:1\"", "5"}) {
+        ConfigResult r = parse(std::string("[web]\nlisten = [") + bad + "]\n");
+        EXPECT_FALSE(r.ok()) << bad;
+        EXPECT_THAT(messages(r), ElementsAre(HasSubstr("web.listen entry must be"))) << bad;
+    }
+    ConfigResult r = parse("[web]\nlisten = \"0.0.0.0:8443\"\n");
+    EXPECT_THAT(messages(r),
+                ElementsAre(StartsWith("main.toml:2:10: web.listen must be an array")));
+    r = parse("[web]\nlisten = []\n");
+    EXPECT_THAT(messages(r), ElementsAre(HasSubstr("web.listen must be an array")));
+}
+
+TEST(Config, WebBadValues) {
+    ConfigResult r = parse(R"([web]
+plain_http = "yes"
+certificate = "cert.pem"
+key = "/k.pem"
+session_idle_minutes = 0
+session_max_hours = 169
+listn = []
+)");
+    EXPECT_THAT(messages(r),
+                ElementsAre(HasSubstr("web.plain_http must be true or false"),
+                            HasSubstr("web.certificate must be an absolute path to a PEM file"),
+                            HasSubstr("web.session_idle_minutes must be an integer from 1 to 1440"),
+                            HasSubstr("web.session_max_hours must be an integer from 1 to 168"),
+                            HasSubstr("unknown key \"listn\" in [web]")));
+}
+
+TEST(Config, WebCertificateAndKeyGoTogether) {
+    ConfigResult r = parse("[web]\ncertificate = \"/c.pem\"\n");
+    EXPECT_THAT(messages(r), ElementsAre(HasSubstr("missing required key \"key\" in [web]")));
+    r = parse("[web]\nkey = \"/k.pem\"\n");
+    EXPECT_THAT(messages(r),
+                ElementsAre(HasSubstr("missing required key \"certificate\" in [web]")));
 }
 
 }  // namespace

@@ -1,0 +1,355 @@
+// The web server from a client's side: static files and their headers, the
+// /api/ hand-over, limits, path traversal and TLS, all on 127.0.0.1.
+#include "http_server.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include <openssl/x509v3.h>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+
+#include "config.h"
+#include "tls.h"
+
+namespace porchlight::web {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+class FakeApi : public Handler {
+public:
+    void handle(const Request& request, std::function<void(Response)> respond) override {
+        {
+            std::lock_guard lock(mutex_);
+            requests_.push_back(request);
+        }
+        Response r;
+        r.body = "{\"ok\": true}";
+        respond(std::move(r));
+    }
+    std::vector<Request> requests() {
+        std::lock_guard lock(mutex_);
+        return requests_;
+    }
+
+private:
+    std::mutex mutex_;
+    std::vector<Request> requests_;
+};
+
+struct Reply {
+    unsigned status = 0;
+    std::string head;  // status line and headers
+    std::string body;
+    bool hasHeader(const std::string& line) const { return head.find(line) != std::string::npos; }
+};
+
+Reply parseReply(const std::string& raw) {
+    Reply r;
+    size_t end = raw.find("\r\n\r\n");
+    r.head = raw.substr(0, end);
+    if (end != std::string::npos)
+        r.body = raw.substr(end + 4);
+    if (raw.size() > 12)
+        r.status = static_cast<unsigned>(std::stoi(raw.substr(9, 3)));
+    return r;
+}
+
+class WebServer : public ::testing::Test {
+protected:
+    void SetUp() override {
+        std::string templ = ::testing::TempDir() + "/porchlight-web-XXXXXX";
+        ASSERT_NE(::mkdtemp(templ.data()), nullptr);
+        dir_ = templ;
+        std::filesystem::create_directories(dir_ / "www");
+        std::filesystem::create_directories(dir_ / "state");
+        std::ofstream(dir_ / "www/index.html") << "<!doctype html><title>Porchlight</title>";
+        std::ofstream(dir_ / "www/app.js") << "export {};";
+        std::ofstream(dir_ / "secret.txt") << "outside-the-www-dir";
+    }
+    void TearDown() override {
+        stop();
+        std::error_code ec;
+        std::filesystem::remove_all(dir_, ec);
+    }
+
+    /// Starts the server and runs the loop on a second thread.
+    Expected<void> start(std::vector<std::string> listen, bool plain = false) {
+        WebConfig config;
+        config.listen = std::move(listen);
+        config.plainHttp = plain;
+        auto s = HttpServer::start(io_, config, dir_ / "state", dir_ / "www", api_);
+        if (!s)
+            return s.error();
+        server_ = std::move(*s);
+        port_ = server_->ports().at(0);
+        guard_.emplace(io_.get_executor());
+        thread_ = std::thread([this] { io_.run(); });
+        return {};
+    }
+    void stop() {
+        if (thread_.joinable()) {
+            guard_.reset();
+            asio::post(io_, [this] { server_.reset(); });
+            thread_.join();
+        }
+        server_.reset();
+    }
+
+    /// Sends \a raw and reads until the server closes.
+    Reply plain(const std::string& raw) {
+        asio::io_context io;
+        tcp::socket socket(io);
+        socket.connect({asio::ip::make_address("127.0.0.1"), port_});
+        boost::system::error_code ec;
+        // The server may answer (and stop reading) before all is sent.
+        asio::write(socket, asio::buffer(raw), ec);
+        std::string out;
+        asio::read(socket, asio::dynamic_buffer(out), ec);
+        return parseReply(out);
+    }
+    Reply get(const std::string& target, const std::string& method = "GET",
+              const std::string& extra = "") {
+        return plain(method + " " + target +
+                     " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + extra + "\r\n");
+    }
+
+    std::filesystem::path dir_;
+    asio::io_context io_;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
+    std::thread thread_;
+    FakeApi api_;
+    std::unique_ptr<HttpServer> server_;
+    uint16_t port_ = 0;
+};
+
+void expectSecurityHeaders(const Reply& r) {
+    EXPECT_TRUE(r.hasHeader("Content-Security-Policy: default-src 'self'; script-src 'self';"))
+        << r.head;
+    EXPECT_TRUE(r.hasHeader("frame-ancestors 'none'")) << r.head;
+    EXPECT_TRUE(r.hasHeader("X-Content-Type-Options: nosniff")) << r.head;
+    EXPECT_TRUE(r.hasHeader("Referrer-Policy: no-referrer")) << r.head;
+    EXPECT_TRUE(r.hasHeader("X-Frame-Options: DENY")) << r.head;
+}
+
+TEST_F(WebServer, ServesIndexWithSecurityHeaders) {
+    ASSERT_TRUE(start({"http://127.0.0.1:0"}));
+    Reply r = get("/");
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_EQ(r.body, "<!doctype html><title>Porchlight</title>");
+    EXPECT_TRUE(r.hasHeader("Content-Type: text/html; charset=utf-8")) << r.head;
+    EXPECT_TRUE(r.hasHeader("Cache-Control: no-cache")) << r.head;
+    EXPECT_TRUE(r.hasHeader("Content-Length: 40")) << r.head;
+    EXPECT_FALSE(r.hasHeader("Strict-Transport-Security")) << r.head;
+    expectSecurityHeaders(r);
+    Reply js = get("/app.js");
+    EXPECT_EQ(js.status, 200u);
+    EXPECT_TRUE(js.hasHeader("Content-Type: text/javascript")) << js.head;
+}
+
+TEST_F(WebServer, HeadHasLengthButNoBody) {
+    ASSERT_TRUE(start({"http://127.0.0.1:0"}));
+    Reply r = get("/index.html", "HEAD");
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_TRUE(r.hasHeader("Content-Length: 40")) << r.head;
+    EXPECT_EQ(r.body, "");
+}
+
+TEST_F(WebServer, UnknownIs404AndPostIs405) {
+    ASSERT_TRUE(start({"http://127.0.0.1:0"}));
+    Reply r = get("/nothing.html");
+    EXPECT_EQ(r.status, 404u);
+    expectSecurityHeaders(r);
+    Reply post = get("/index.html", "POST", "Content-Length: 0\r\n");
+    EXPECT_EQ(post.status, 405u);
+    EXPECT_TRUE(post.hasHeader("Allow: GET, HEAD"));
+}
+
+TEST_F(WebServer, PathTraversalIsRefused) {
+    ASSERT_TRUE(start({"http://127.0.0.1:0"}));
+    for (const char* target :
+         {"/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/..%2f..%2fetc/passwd", "/%2e%2e%5c",
+          "/%252e%252e/%252e%252e/etc/passwd", "/../secret.txt", "/%2e%2e/secret.txt",
+          "/..%5csecret.txt", "/index.html%00.js", "//etc/passwd", "/%2fetc/passwd", "/%zz"}) {
+        Reply r = get(target);
+        EXPECT_TRUE(r.status == 404 || r.status == 400) << target << ": " << r.status;
+        EXPECT_EQ(r.body.find("root:"), std::string::npos) << target;
+        EXPECT_EQ(r.body.find("outside-the-www-dir"), std::string::npos) << target;
+    }
+}
+
+TEST_F(WebServer, SymlinkOutOfWwwIsRefused) {
+    std::filesystem::create_symlink(dir_ / "secret.txt", dir_ / "www/link.txt");
+    ASSERT_TRUE(start({"http://127.0.0.1:0"}));
+    EXPECT_EQ(get("/link.txt").status, 404u);
+}
+
+TEST_F(WebServer, ApiGoesToTheHandler) {
+    ASSERT_TRUE(start({"http://127.0.0.1:0"}));
+    Reply r = plain(
+        "POST /api/things/%41b?x=1&name=a%20b+c HTTP/1.1\r\nHost: h\r\nConnection: close\r\n"
+        "X-Custom: Yes\r\nContent-Length: 5\r\n\r\nhello");
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_EQ(r.body, "{\"ok\": true}");
+    EXPECT_TRUE(r.hasHeader("Content-Type: application/json")) << r.head;
+    EXPECT_TRUE(r.hasHeader("Cache-Control: no-store")) << r.head;
+    expectSecurityHeaders(r);
+    auto requests = api_.requests();
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_EQ(requests[0].method, "POST");
+    EXPECT_EQ(requests[0].path, "/api/things/Ab");
+    EXPECT_EQ(requests[0].query,
+              (std::map<std::string, std::string>{{"x", "1"}, {"name", "a b c"}}));
+    EXPECT_EQ(requests[0].headers.at("x-custom"), "Yes");
+    EXPECT_EQ(requests[0].body, "hello");
+    EXPECT_EQ(requests[0].clientAddress, "127.0.0.1");
+    EXPECT_FALSE(requests[0].secure);
+}
+
+TEST_F(WebServer, KeepAliveServesSeveralRequests) {
+    ASSERT_TRUE(start({"http://127.0.0.1:0"}));
+    Reply r = plain(
+        "GET /api/a HTTP/1.1\r\nHost: h\r\n\r\nGET /index.html HTTP/1.1\r\nHost: h\r\n"
+        "Connection: close\r\n\r\n");
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_NE(r.body.find("<title>Porchlight</title>"), std::string::npos) << r.body;
+}
+
+TEST_F(WebServer, OversizedAndMalformedRequests) {
+    ASSERT_TRUE(start({"http://127.0.0.1:0"}));
+    Reply big = get("/", "GET", "X-Big: " + std::string(9000, 'a') + "\r\n");
+    EXPECT_TRUE(big.status == 431 || big.status == 400) << big.status;
+    Reply body = plain("POST /api/x HTTP/1.1\r\nHost: h\r\nContent-Length: 70000\r\n\r\n" +
+                       std::string(70000, 'b'));
+    EXPECT_EQ(body.status, 413u);
+    EXPECT_NE(body.body.find("\"error\""), std::string::npos) << body.body;
+    EXPECT_TRUE(body.hasHeader("Content-Type: application/json")) << body.head;
+    // Told by Content-Length before the body is sent, and without a length.
+    EXPECT_EQ(plain("POST /api/x HTTP/1.1\r\nHost: h\r\nContent-Length: 65537\r\n\r\n").status,
+              413u);
+    Reply chunked = plain(
+        "POST /api/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "11170\r\n" +
+        std::string(70000, 'c') + "\r\n0\r\n\r\n");
+    EXPECT_EQ(chunked.status, 413u);
+    EXPECT_EQ(plain("GARBAGE\r\n\r\n").status, 400u);
+    EXPECT_EQ(plain("GET nopath HTTP/1.1\r\nHost: h\r\n\r\n").status, 400u);
+    EXPECT_EQ(api_.requests().size(), 0u);
+}
+
+TEST_F(WebServer, NonLoopbackPlainHttpIsAStartError) {
+    auto r = start({"http://0.0.0.0:0"});
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("plain HTTP is allowed only on loopback"), std::string::npos)
+        << r.error().message;
+}
+
+/// The subjectAltName entries of the PEM certificate at \a path, as text.
+std::vector<std::string> altNames(const std::filesystem::path& path) {
+    std::vector<std::string> out;
+    FILE* f = std::fopen(path.c_str(), "r");
+    if (!f)
+        return out;
+    X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+    std::fclose(f);
+    if (!cert)
+        return out;
+    auto* names =
+        static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+    for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
+        GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+        if (n->type == GEN_DNS) {
+            out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(n->d.dNSName)));
+        } else if (n->type == GEN_IPADD) {
+            const unsigned char* b = ASN1_STRING_get0_data(n->d.iPAddress);
+            int len = ASN1_STRING_length(n->d.iPAddress);
+            if (len == 4)
+                out.push_back(asio::ip::address_v4({b[0], b[1], b[2], b[3]}).to_string());
+            else if (len == 16) {
+                asio::ip::address_v6::bytes_type bytes;
+                std::copy(b, b + 16, bytes.begin());
+                out.push_back(asio::ip::address_v6(bytes).to_string());
+            }
+        }
+    }
+    GENERAL_NAMES_free(names);
+    X509_free(cert);
+    return out;
+}
+
+std::string readAll(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST_F(WebServer, TlsWithASelfSignedCertificate) {
+    ASSERT_TRUE(start({"127.0.0.1:0"}));
+    asio::io_context io;
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    ctx.set_verify_mode(asio::ssl::verify_none);
+    asio::ssl::stream<tcp::socket> stream(io, ctx);
+    stream.next_layer().connect({asio::ip::make_address("127.0.0.1"), port_});
+    stream.handshake(asio::ssl::stream_base::client);
+    std::string request = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    asio::write(stream, asio::buffer(request));
+    std::string out;
+    boost::system::error_code ec;
+    asio::read(stream, asio::dynamic_buffer(out), ec);
+    Reply r = parseReply(out);
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_EQ(r.body, "<!doctype html><title>Porchlight</title>");
+    EXPECT_TRUE(r.hasHeader("Strict-Transport-Security: max-age=")) << r.head;
+    expectSecurityHeaders(r);
+
+    std::filesystem::path cert = dir_ / "state/web/cert.pem";
+    std::filesystem::path key = dir_ / "state/web/key.pem";
+    auto perms = std::filesystem::status(key).permissions();
+    EXPECT_EQ(perms & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    EXPECT_EQ(
+        std::filesystem::status(dir_ / "state/web").permissions() & std::filesystem::perms::all,
+        std::filesystem::perms::owner_all);
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    auto names = altNames(cert);
+    EXPECT_NE(std::find(names.begin(), names.end(), "127.0.0.1"), names.end());
+    EXPECT_NE(std::find(names.begin(), names.end(), "::1"), names.end());
+    EXPECT_NE(std::find(names.begin(), names.end(), std::string(host)), names.end());
+    EXPECT_NE(std::find(names.begin(), names.end(), std::string(host) + ".local"), names.end());
+
+    // A second start keeps the certificate browsers were told to trust.
+    std::string first = readAll(cert);
+    stop();
+    ASSERT_TRUE(start({"127.0.0.1:0"}));
+    EXPECT_EQ(readAll(cert), first);
+}
+
+TEST_F(WebServer, OwnerCertificateReplacesTheGeneratedOne) {
+    ASSERT_TRUE(generateSelfSigned(dir_ / "own.pem", dir_ / "own.key", "door.example"));
+    WebConfig config;
+    config.listen = {"127.0.0.1:0"};
+    config.certificate = (dir_ / "own.pem").string();
+    config.key = (dir_ / "own.key").string();
+    auto files = ensureCertificate(config, dir_ / "state");
+    ASSERT_TRUE(files) << files.error().message;
+    EXPECT_EQ(files->certificate, dir_ / "own.pem");
+    EXPECT_FALSE(std::filesystem::exists(dir_ / "state/web/cert.pem"));
+    EXPECT_TRUE(makeServerContext(*files));
+
+    config.certificate = "/nonexistent/cert.pem";
+    auto missing = ensureCertificate(config, dir_ / "state");
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(
+        missing.error().message.rfind("cannot read [web] certificate /nonexistent/cert.pem", 0), 0u)
+        << missing.error().message;
+}
+
+}  // namespace
+}  // namespace porchlight::web
