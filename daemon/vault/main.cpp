@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "audit.h"
 #include "keys.h"
 #include "porchlight-config.h"
 #include "vault.h"
@@ -39,6 +40,7 @@ const char* kHelp =
     "                     [--passphrase-file F | --recovery-key-file F]\n"
     "  change-passphrase  set a new passphrase, unlocking with the old one or the recovery key\n"
     "                     [--passphrase-file F | --recovery-key-file F] [--new-passphrase-file F]\n"
+    "  audit-verify       check the hash chain of the audit log (STATE/audit.log); needs no key\n"
     "\n"
     "T is ISO 8601 (2026-11-29T14:05:00Z, 2026-11-29T15:05:00+01:00, local time without an\n"
     "offset) or @UNIXSECONDS. Without a file option the passphrase is asked for on the terminal.\n"
@@ -271,6 +273,20 @@ int main(int argc, char** argv) {
                   << "\n";
         return r->ok() ? 0 : kFailure;
     }
+    if (args->command == "audit-verify") {
+        auto r = web::audit::verifyAuditLog(web::audit::auditLogPath(stateDir));
+        if (!r)
+            return fail(r.error().message);
+        if (!r->ok) {
+            std::cout << "audit log " << web::audit::auditLogPath(stateDir).string() << ": "
+                      << (r->line ? "line " + std::to_string(r->line) + ": " : std::string())
+                      << r->problem << "\n"
+                      << r->entries << " entries before it are sound\n";
+            return kFailure;
+        }
+        std::cout << r->entries << " entries, chain sound; last hash " << r->lastHash << "\n";
+        return 0;
+    }
     if (args->command == "change-passphrase") {
         auto owner = unlock(*args, stateDir);
         if (!owner)
@@ -286,6 +302,6 @@ int main(int argc, char** argv) {
         return 0;
     }
     std::cerr << "porchlight-vault: unknown command \"" << args->command
-              << "\" (init, export, verify, change-passphrase)\n";
+              << "\" (init, export, verify, change-passphrase, audit-verify)\n";
     return kUsage;
 }
