@@ -583,6 +583,13 @@ bool Daemon::ring(const std::string& camera, int64_t atUs) {
     return true;
 }
 
+void Daemon::ownerCreated() {
+    setupCode_.clear();
+    if (storage_)
+        storage_->reloadOwner();
+    PL_LOG(DaemonLog, Notice) << "owner set up: recording starts";
+}
+
 int64_t Daemon::lastRingUs(const std::string& camera) const {
     auto it = watches_.find(camera);
     return it == watches_.end() ? 0 : it->second.lastRingUs;

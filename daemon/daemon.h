@@ -66,6 +66,8 @@ public:
     int64_t lastMotionUs(const std::string& camera) const;
     /// Why the camera's doorbell button is not working ("" when it is, or none is set).
     std::string doorbellError(const std::string& camera) const;
+    /// First-run setup made the owner's key: recording starts now.
+    void ownerCreated();
     /// The one-time code first-run setup asks for; empty once an owner exists.
     const std::string& setupCode() const { return setupCode_; }
 

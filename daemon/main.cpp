@@ -4,13 +4,19 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
+#include "api.h"
+#include "audit.h"
+#include "auth.h"
 #include "clock.h"
 #include "config.h"
 #include "daemon.h"
+#include "http_server.h"
 #include "log.h"
 #include "notify.h"
 #include "options.h"
@@ -108,6 +114,41 @@ int main(int argc, char** argv) {
                                        "this daemon)";
         }
 
+        // The LAN web UI. A demo listens on this machine only, over plain HTTP
+        // (allowed on loopback), unless the configuration says otherwise.
+        std::unique_ptr<web::audit::AuditLog> auditLog;
+        std::unique_ptr<web::Auth> auth;
+        std::unique_ptr<web::Api> api;
+        std::unique_ptr<web::HttpServer> http;
+        if (auto opened = web::audit::AuditLog::open(daemon.stateDir(), &clock); !opened) {
+            PL_LOG(Main, Error) << "audit log: " << opened.error().message
+                                << "; the web UI stays off";
+        } else {
+            auditLog = std::move(*opened);
+            web::Auth::Options ao;
+            ao.idle = std::chrono::minutes(daemon.config().web.sessionIdleMinutes);
+            ao.maxLifetime = std::chrono::hours(daemon.config().web.sessionMaxHours);
+            auth = std::make_unique<web::Auth>(
+                clock, [&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); },
+                daemon.stateDir(), *auditLog, ao);
+            auth->setSetupCode(daemon.setupCode());
+            api = std::make_unique<web::Api>(daemon, *auth, *auditLog);
+            WebConfig webConfig = daemon.config().web;
+            if (options->demo && webConfig.listen == WebConfig{}.listen)
+                webConfig.listen = {"http://127.0.0.1:8080"};
+            std::filesystem::path www = PORCHLIGHT_WWWDIR;
+            if (!std::filesystem::exists(www / "index.html"))
+                www = PORCHLIGHT_SOURCE_WWWDIR;
+            auto started = web::HttpServer::start(io, webConfig, daemon.stateDir(), www, *api);
+            if (!started) {
+                PL_LOG(Main, Error) << "web UI: " << started.error().message;
+            } else {
+                http = std::move(*started);
+                for (const auto& l : webConfig.listen)
+                    PL_LOG(Main, Notice) << "web UI on " << l;
+            }
+        }
+
         // Ready: the bus name is owned (or given up on) and the cameras are started.
         notifier.ready(daemon.statusLine());
         notifier.startWatchdog();
@@ -121,6 +162,10 @@ int main(int argc, char** argv) {
 
         io.run();
         statusTimer.reset();
+        http.reset();
+        api.reset();
+        auth.reset();
+        auditLog.reset();
         service.reset();
         code = daemon.exitCode();
     }

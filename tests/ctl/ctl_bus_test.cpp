@@ -80,7 +80,8 @@ protected:
 
     std::string write(const std::string& name, const std::string& text) {
         const std::string path = dir_ + "/" + name;
-        std::ofstream(path) << text;
+        // Tests serve only on loopback, on a port of their own (0: any free one).
+        std::ofstream(path) << text << "\n[web]\nlisten = [\"http://127.0.0.1:0\"]\n";
         return path;
     }
 

@@ -144,7 +144,8 @@ protected:
         config_ = dir_ / "porchlight.toml";
         std::ofstream(config_) << "[[camera]]\nid = \"" << kCamera
                                << "\"\nsource = \"test\"\nwidth = 320\nheight = 240\n"
-                                  "framerate = 15\n\n[storage]\nsegment_seconds = 10\n";
+                                  "framerate = 15\n\n[storage]\nsegment_seconds = 10\n"
+                                  "\n[web]\nlisten = [\"http://127.0.0.1:0\"]\n";
     }
     void TearDown() override {
         if (!HasFailure())

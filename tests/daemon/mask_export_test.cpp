@@ -30,7 +30,8 @@ TEST(MaskExport, MaskedPixelsAreBlackInTheExportedClip) {
     std::ofstream(dir + "/p.toml") << "[[camera]]\nid = \"door\"\nsource = \"test\"\n"
                                       "pattern = \"white\"\nwidth = 320\nheight = 240\n"
                                       "framerate = 10\n\n[[camera.mask]]\n"
-                                      "points = [[0.0, 0.0], [0.6, 0.0], [0.0, 0.6]]\n";
+                                      "points = [[0.0, 0.0], [0.6, 0.0], [0.0, 0.6]]\n"
+                                      "\n[web]\nlisten = [\"http://127.0.0.1:0\"]\n";
     {
         Process d({env("PORCHLIGHTD"), "--demo", "--config", dir + "/p.toml", "--state-dir",
                    dir + "/state"},

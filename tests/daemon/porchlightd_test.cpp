@@ -30,7 +30,8 @@ protected:
     std::string write(const std::string& name, const std::string& text) {
         std::string path = dir_ + "/" + name;
         std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-        std::ofstream(path) << text;
+        // Tests serve only on loopback, on a port of their own (0: any free one).
+        std::ofstream(path) << text << "\n[web]\nlisten = [\"http://127.0.0.1:0\"]\n";
         return path;
     }
     std::unique_ptr<Process> run(std::vector<std::string> args, const std::string& log = "log") {

@@ -142,7 +142,10 @@ protected:
         return "[[camera]]\nid = \"" + id +
                "\"\nsource = \"test\"\nwidth = 320\nheight = 240\nframerate = 10\n" + extra + "\n";
     }
-    void writeConfig(const std::string& text) { std::ofstream(dir_ + "/p.toml") << text; }
+    // Tests serve only on loopback, on a port of their own (0: any free one).
+    void writeConfig(const std::string& text) {
+        std::ofstream(dir_ + "/p.toml") << text << "\n[web]\nlisten = [\"http://127.0.0.1:0\"]\n";
+    }
 
     void startDaemon(const std::vector<std::string>& extra = {}) {
         std::vector<std::string> args{env("PORCHLIGHTD"), "--bus",       "session",      "--config",
@@ -500,8 +503,9 @@ TEST(BusPolicy, ParsesInARealDbusDaemonAndRefusesStrangers) {
     ASSERT_FALSE(bus.wait(200ms).has_value()) << "the bus refused the policy: " << bus.output();
 
     // root owns the name (the service user would, on a device).
+    std::ofstream(dir + "/web.toml") << "[web]\nlisten = [\"http://127.0.0.1:0\"]\n";
     Process owner({env("PORCHLIGHTD"), "--bus", "session", "--state-dir", dir + "/state",
-                   "--config", dir + "/none.toml"},
+                   "--config", dir + "/web.toml"},
                   dir + "/daemon.log", {"DBUS_SESSION_BUS_ADDRESS=unix:path=" + socket});
     ASSERT_TRUE(owner.waitForOutput("serving org.porchlight.Nvr1", 15s)) << owner.output();
     const std::string as = "DBUS_SESSION_BUS_ADDRESS=unix:path=" + socket + " ";

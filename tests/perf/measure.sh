@@ -195,6 +195,9 @@ measure rtsp gst-launch INT gst-launch-1.0 \
     "${encoded_tail[@]}"
 
 cat >"$work/rtsp.toml" <<EOF
+[web]
+listen = ["http://127.0.0.1:0"]
+
 [[camera]]
 id = "door"
 source = "rtsp"
@@ -225,6 +228,9 @@ measure test gst-launch INT gst-launch-1.0 \
     fakesink sync=false async=false
 
 cat >"$work/test.toml" <<EOF
+[web]
+listen = ["http://127.0.0.1:0"]
+
 [[camera]]
 id = "perf"
 source = "test"

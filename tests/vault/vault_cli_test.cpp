@@ -325,7 +325,8 @@ protected:
         const fs::path config = dir_ / "porchlight.toml";
         writeAll(config, std::string("[[camera]]\nid = \"") + kCamera +
                              "\"\nsource = \"test\"\nwidth = 320\nheight = 240\n"
-                             "framerate = 15\n\n[storage]\nsegment_seconds = 10\n");
+                             "framerate = 15\n\n[storage]\nsegment_seconds = 10\n"
+                             "\n[web]\nlisten = [\"http://127.0.0.1:0\"]\n");
         Process daemon({daemonPath(), "--config", config.string(), "--state-dir", state_.string()},
                        (dir_ / "porchlightd.log").string(), {"PORCHLIGHT_LOG=info"});
         if (!daemon.started()) {  // never signal an unstarted Process: its pid is -1
