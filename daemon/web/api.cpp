@@ -8,6 +8,8 @@
 
 namespace porchlight::web {
 
+using namespace std::chrono_literals;
+
 namespace {
 
 using Json = nlohmann::json;
@@ -109,7 +111,6 @@ void Api::handle(const Request& request, std::function<void(Response)> respond) 
         return respond(jsonError(403, "missing or wrong X-CSRF-Token header: reload the page"));
 
     if (path == "/api/logout" && request.method == "POST") {
-        (void)audit_.append("logout", session->client);
         auth_.logout(cookieValue(request, kCookie));
         Response r = json({{"ok", true}});
         r.headers.emplace_back("Set-Cookie", sessionCookie(""));
@@ -121,6 +122,16 @@ void Api::handle(const Request& request, std::function<void(Response)> respond) 
         return respond(cameras());
     if (path == "/api/audit" && request.method == "GET")
         return respond(audit(request));
+    if (path == "/api/audit/verify" && request.method == "GET") {
+        auto report = audit::verifyAuditLog(audit_.file());
+        if (!report)
+            return respond(jsonError(500, report.error().message));
+        return respond(json({{"ok", report->ok},
+                             {"entries", report->entries},
+                             {"line", report->line},
+                             {"problem", report->problem},
+                             {"lastHash", report->lastHash}}));
+    }
     return respond(jsonError(404, "no such API route: " + path));
 }
 
@@ -163,9 +174,15 @@ void Api::login(const Request& request, std::function<void(Response)> respond) {
     auto done = [this, client = request.clientAddress,
                  respond = std::move(respond)](Expected<Session*> session) {
         if (!session) {
-            if (auto wait = auth_.retryAfter(client); wait.count() > 0)
-                return respond(retryLater(wait));
-            return respond(jsonError(401, session.error().message));
+            // This attempt was tried and failed: say so (401), and when the
+            // next one must wait, say how long.
+            std::string message = session.error().message;
+            if (auto wait = auth_.retryAfter(client); wait.count() > 0) {
+                const auto seconds =
+                    std::chrono::duration_cast<std::chrono::seconds>(wait + 999ms).count();
+                message += "; wait " + std::to_string(seconds) + " s before the next try";
+            }
+            return respond(jsonError(401, message));
         }
         Response r = json({{"csrf", (*session)->csrf}});
         r.headers.emplace_back("Set-Cookie", sessionCookie((*session)->token));

@@ -1,0 +1,191 @@
+// The web API as handler calls, request in and response out: what needs a
+// session, CSRF, same origin, setup with the code, login and its backoff,
+// logout, and 401 for routes that do not exist.
+#include "api.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "run_until.h"
+
+using namespace porchlight;
+using namespace porchlight::web;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+class ApiTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = ::testing::TempDir() + "pl-api-XXXXXX";
+        ASSERT_NE(mkdtemp(dir_.data()), nullptr);
+        Options o;
+        o.stateDir = dir_;
+        o.configFile = dir_ + "/none.toml";
+        daemon_ = std::make_unique<Daemon>(io_, clock_, o);
+        auto log = audit::AuditLog::open(dir_);
+        ASSERT_TRUE(log.hasValue()) << log.error().message;
+        audit_ = std::move(*log);
+        auth_ = std::make_unique<Auth>(
+            clock_, [this](std::function<void()> fn) { boost::asio::post(io_, std::move(fn)); },
+            dir_, *audit_);
+        auth_->setSetupCode("12345-67890");
+        api_ = std::make_unique<Api>(*daemon_, *auth_, *audit_);
+    }
+    void TearDown() override {
+        api_.reset();
+        auth_.reset();
+        audit_.reset();
+        daemon_.reset();
+        fs::remove_all(dir_);
+    }
+
+    Response call(const std::string& method, const std::string& path, const std::string& body = "",
+                  std::map<std::string, std::string> headers = {}) {
+        Request r;
+        r.method = method;
+        r.path = path;
+        r.body = body;
+        r.headers = std::move(headers);
+        r.headers["host"] = "door.local:8443";
+        r.clientAddress = "192.0.2.7";
+        std::optional<Response> got;
+        api_->handle(r, [&](Response resp) { got = std::move(resp); });
+        EXPECT_TRUE(test::runUntil(
+            io_, [&] { return got.has_value(); }, 20s))
+            << path;
+        return got.value_or(Response{});
+    }
+    static std::string cookieOf(const Response& r) {
+        for (const auto& [k, v] : r.headers)
+            if (k == "Set-Cookie")
+                return v.substr(0, v.find(';'));
+        return {};
+    }
+    std::map<std::string, std::string> session(const std::string& csrf = "") {
+        std::map<std::string, std::string> h{{"cookie", cookie_}};
+        if (!csrf.empty())
+            h["x-csrf-token"] = csrf;
+        return h;
+    }
+    std::string setUp() {
+        auto r = call(
+            "POST", "/api/setup",
+            R"({"code":"12345-67890","passphrase":"correct horse battery","confirm":"correct horse battery"})");
+        EXPECT_EQ(r.status, 200u) << r.body;
+        cookie_ = cookieOf(r);
+        return nlohmann::json::parse(r.body).value("csrf", "");
+    }
+
+    boost::asio::io_context io_;
+    AsioClock clock_{io_};
+    std::string dir_;
+    std::string cookie_;
+    std::unique_ptr<Daemon> daemon_;
+    std::unique_ptr<audit::AuditLog> audit_;
+    std::unique_ptr<Auth> auth_;
+    std::unique_ptr<Api> api_;
+};
+
+TEST_F(ApiTest, WithoutASessionEverythingButStateSetupAndLoginIs401) {
+    EXPECT_EQ(call("GET", "/api/state").status, 200u);
+    for (const char* path : {"/api/cameras", "/api/audit", "/api/session", "/api/audit/verify",
+                             "/api/no-such-route", "/api/recordings/../../etc/passwd", "/api/"})
+        EXPECT_EQ(call("GET", path).status, 401u) << path;
+    EXPECT_EQ(call("POST", "/api/logout").status, 401u);
+    EXPECT_EQ(call("DELETE", "/api/cameras").status, 401u);
+    // A made-up cookie is no session.
+    cookie_ = "porchlight_session=forged";
+    EXPECT_EQ(call("GET", "/api/cameras", "", session()).status, 401u);
+}
+
+TEST_F(ApiTest, SetupNeedsTheCodeThenGivesARecoveryKeyAndASession) {
+    auto state = nlohmann::json::parse(call("GET", "/api/state").body);
+    EXPECT_TRUE(state["setupNeeded"].get<bool>());
+    auto wrong = call(
+        "POST", "/api/setup",
+        R"({"code":"00000-00000","passphrase":"correct horse battery","confirm":"correct horse battery"})");
+    EXPECT_EQ(wrong.status, 400u);
+    EXPECT_NE(wrong.body.find("setup code"), std::string::npos) << wrong.body;
+    auto other = call("POST", "/api/setup", R"({"code":"12345-67890"})",
+                      {{"origin", "https://evil.example"}});
+    EXPECT_EQ(other.status, 403u);
+
+    auto r = call(
+        "POST", "/api/setup",
+        R"({"code":"12345-67890","passphrase":"correct horse battery","confirm":"correct horse battery"})");
+    ASSERT_EQ(r.status, 200u) << r.body;
+    const std::string key = nlohmann::json::parse(r.body)["recoveryKey"].get<std::string>();
+    EXPECT_EQ(std::count(key.begin(), key.end(), '-'), 8) << key;
+    const std::string cookie = [&] {
+        for (const auto& [k, v] : r.headers)
+            if (k == "Set-Cookie")
+                return v;
+        return std::string();
+    }();
+    EXPECT_NE(cookie.find("HttpOnly"), std::string::npos);
+    EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos);
+    EXPECT_NE(cookie.find("Secure"), std::string::npos);
+    cookie_ = cookieOf(r);
+    EXPECT_EQ(call("GET", "/api/cameras", "", session()).status, 200u);
+    EXPECT_EQ(call("GET", "/api/no-such-route", "", session()).status, 404u);
+    EXPECT_FALSE(nlohmann::json::parse(call("GET", "/api/state").body)["setupNeeded"].get<bool>());
+    // Only once.
+    auto again = call(
+        "POST", "/api/setup",
+        R"({"code":"12345-67890","passphrase":"another pass phrase","confirm":"another pass phrase"})");
+    EXPECT_EQ(again.status, 400u);
+}
+
+TEST_F(ApiTest, StateChangesNeedTheCsrfTokenAndLogoutEndsTheSession) {
+    const std::string csrf = setUp();
+    ASSERT_FALSE(csrf.empty());
+    EXPECT_EQ(call("POST", "/api/logout", "", session()).status, 403u) << "no CSRF header";
+    EXPECT_EQ(call("POST", "/api/logout", "", session("wrong-token")).status, 403u);
+    EXPECT_EQ(call("GET", "/api/session", "", session()).status, 200u);
+    auto out = call("POST", "/api/logout", "", session(csrf));
+    EXPECT_EQ(out.status, 200u);
+    EXPECT_NE(cookieOf(out).find("porchlight_session="), std::string::npos);
+    EXPECT_EQ(call("GET", "/api/cameras", "", session()).status, 401u) << "reused after logout";
+}
+
+TEST_F(ApiTest, LoginBacksOffAfterFailuresAndEverythingIsAudited) {
+    const std::string csrf = setUp();
+    ASSERT_EQ(call("POST", "/api/logout", "", session(csrf)).status, 200u);
+    // Wrong passphrases are answered 401 until the backoff starts, then 429
+    // without even trying the passphrase.
+    int refused = 0;
+    Response last;
+    for (int i = 0; i < 6; ++i) {
+        last = call("POST", "/api/login", R"({"passphrase":"not the passphrase"})");
+        if (last.status != 401u)
+            break;
+        ++refused;
+    }
+    EXPECT_GE(refused, 2);
+    EXPECT_LE(refused, 3);
+    EXPECT_EQ(last.status, 429u) << last.body;
+    auto blocked = call("POST", "/api/login", R"({"passphrase":"correct horse battery"})");
+    EXPECT_EQ(blocked.status, 429u) << blocked.body;
+    bool retryAfter = false;
+    for (const auto& [k, v] : blocked.headers)
+        retryAfter |= k == "Retry-After" && std::stoi(v) >= 1;
+    EXPECT_TRUE(retryAfter);
+
+    auto entries = audit_->entries(0, 100);
+    ASSERT_TRUE(entries.hasValue());
+    std::map<std::string, int> kinds;
+    for (const auto& e : *entries)
+        ++kinds[e["kind"].get<std::string>()];
+    EXPECT_EQ(kinds["setup"], 1);
+    EXPECT_EQ(kinds["logout"], 1);
+    EXPECT_EQ(kinds["login_failed"], refused);
+}
+
+}  // namespace
