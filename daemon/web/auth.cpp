@@ -255,57 +255,38 @@ void Auth::setup(std::string_view code, std::string_view passphrase, std::string
 }
 
 void Auth::login(std::string_view passphrase, const std::string& client, LoginCallback cb) {
-    auto refuse = [&](Error e) { deliver([cb, e = std::move(e)] { cb(e); }); };
-    if (!ownerExists())
-        return refuse(makeError("there is no owner yet: complete the first-run setup"));
-    if (auto e = refuseEarly(client))
-        return refuse(*e);
-    inFlight_[client] = true;
-    runOnWorker([this, pass = std::string(passphrase), client, cb]() mutable {
-        auto key = std::make_shared<Expected<keys::OwnerKeyPair>>(
-            keys::unlockWithPassphrase(stateDir_, pass));
-        wipe(pass);
-        deliver([this, key, client, cb] {
-            inFlight_.erase(client);
-            if (!*key) {
-                recordFailure(client, "passphrase", key->error().message);
-                cb(key->error());
-                return;
-            }
-            attempts_.erase(client);
-            Session* s = createSession(std::move(key->value()), client);
-            PL_LOG(AuthLog, Info) << "owner logged in from " << client;
-            if (auto ok = audit_.append("login", client, json{{"method", "passphrase"}}); !ok)
-                PL_LOG(AuthLog, Error)
-                    << "cannot record a login in the audit log: " << ok.error().message;
-            cb(s);
-        });
-    });
+    startLogin(std::string(passphrase), "passphrase", &keys::unlockWithPassphrase, client,
+               std::move(cb));
 }
 
 void Auth::loginWithRecoveryKey(std::string_view recoveryKey, const std::string& client,
                                 LoginCallback cb) {
+    startLogin(std::string(recoveryKey), "recovery key", &keys::unlockWithRecoveryKey, client,
+               std::move(cb));
+}
+
+void Auth::startLogin(std::string secret, const char* method, Unlock unlock,
+                      const std::string& client, LoginCallback cb) {
     auto refuse = [&](Error e) { deliver([cb, e = std::move(e)] { cb(e); }); };
     if (!ownerExists())
         return refuse(makeError("there is no owner yet: complete the first-run setup"));
     if (auto e = refuseEarly(client))
         return refuse(*e);
     inFlight_[client] = true;
-    runOnWorker([this, rk = std::string(recoveryKey), client, cb]() mutable {
-        auto key = std::make_shared<Expected<keys::OwnerKeyPair>>(
-            keys::unlockWithRecoveryKey(stateDir_, rk));
-        wipe(rk);
-        deliver([this, key, client, cb] {
+    runOnWorker([this, secret = std::move(secret), method, unlock, client, cb]() mutable {
+        auto key = std::make_shared<Expected<keys::OwnerKeyPair>>(unlock(stateDir_, secret));
+        wipe(secret);
+        deliver([this, key, method, client, cb] {
             inFlight_.erase(client);
             if (!*key) {
-                recordFailure(client, "recovery key", key->error().message);
+                recordFailure(client, method, key->error().message);
                 cb(key->error());
                 return;
             }
             attempts_.erase(client);
             Session* s = createSession(std::move(key->value()), client);
-            PL_LOG(AuthLog, Notice) << "owner logged in with the recovery key from " << client;
-            if (auto ok = audit_.append("login", client, json{{"method", "recovery key"}}); !ok)
+            PL_LOG(AuthLog, Info) << "owner logged in with the " << method << " from " << client;
+            if (auto ok = audit_.append("login", client, json{{"method", method}}); !ok)
                 PL_LOG(AuthLog, Error)
                     << "cannot record a login in the audit log: " << ok.error().message;
             cb(s);

@@ -105,6 +105,10 @@ private:
     };
     using Job = std::function<void()>;
 
+    using Unlock = Expected<keys::OwnerKeyPair> (*)(const std::filesystem::path&, std::string_view);
+    /// Both logins: checks, the key derivation on the worker, the session.
+    void startLogin(std::string secret, const char* method, Unlock unlock,
+                    const std::string& client, LoginCallback cb);
     std::optional<Error> refuseEarly(const std::string& client);
     void recordFailure(const std::string& client, const std::string& method,
                        const std::string& reason);
