@@ -74,17 +74,23 @@ SegmentRow readRow(const sql::Statement& s) {
     return r;
 }
 
-Expected<std::vector<SegmentRow>> collect(sql::Statement& s) {
-    std::vector<SegmentRow> rows;
+/// Every row a statement yields, read by \a read.
+template <typename Row>
+Expected<std::vector<Row>> collectRows(sql::Statement& s, Row (*read)(const sql::Statement&)) {
+    std::vector<Row> rows;
     for (;;) {
         auto r = s.step();
         if (!r)
             return r.error();
         if (!*r)
             break;
-        rows.push_back(readRow(s));
+        rows.push_back(read(s));
     }
     return rows;
+}
+
+Expected<std::vector<SegmentRow>> collect(sql::Statement& s) {
+    return collectRows(s, &readRow);
 }
 
 }  // namespace
@@ -422,16 +428,7 @@ EventRow readEvent(const sql::Statement& s) {
 }
 
 Expected<std::vector<EventRow>> collectEvents(sql::Statement& s) {
-    std::vector<EventRow> rows;
-    for (;;) {
-        auto r = s.step();
-        if (!r)
-            return r.error();
-        if (!*r)
-            break;
-        rows.push_back(readEvent(s));
-    }
-    return rows;
+    return collectRows(s, &readEvent);
 }
 }  // namespace
 
