@@ -687,6 +687,7 @@ void Storage::enforceRetention(uint64_t extraFree) {
             cameras.push_back(c);
 
     uint64_t skipped = 0;
+    std::optional<Expected<std::map<std::string, CameraUsage>>> usage;
     for (const auto& camera : cameras) {
         const RetentionConfig limits = retentionFor(camera);
         if (auto byKind = expiredByKind(camera, limits, nowUs); !byKind.empty())
@@ -699,10 +700,13 @@ void Storage::enforceRetention(uint64_t extraFree) {
                 deleteSegments(*old, "older than " + std::to_string(*limits.maxDays) + " days");
         }
         if (limits.maxBytes) {
-            auto usage = index_.usage();
+            // The sums are one scan of the index: once a pass, and only when a
+            // camera has a size limit at all.
             if (!usage)
+                usage = index_.usage();
+            if (!*usage)
                 continue;
-            uint64_t used = (*usage)[camera].bytes;
+            uint64_t used = (**usage)[camera].bytes;
             if (used <= *limits.maxBytes)
                 continue;
             auto candidates = index_.oldestDeletable(camera, 100'000);
