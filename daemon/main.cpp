@@ -136,9 +136,11 @@ int main(int argc, char** argv) {
             WebConfig webConfig = daemon.config().web;
             if (options->demo && webConfig.listen == WebConfig{}.listen)
                 webConfig.listen = {"http://127.0.0.1:8080"};
-            std::filesystem::path www = PORCHLIGHT_WWWDIR;
+            // The source tree's pages when it is there (a developer's build,
+            // the demo, the tests), else the installed ones (a device).
+            std::filesystem::path www = PORCHLIGHT_SOURCE_WWWDIR;
             if (!std::filesystem::exists(www / "index.html"))
-                www = PORCHLIGHT_SOURCE_WWWDIR;
+                www = PORCHLIGHT_WWWDIR;
             auto started = web::HttpServer::start(io, webConfig, daemon.stateDir(), www, *api);
             if (!started) {
                 PL_LOG(Main, Error) << "web UI: " << started.error().message;

@@ -1,0 +1,413 @@
+#!/usr/bin/env node
+// End-to-end test of Porchlight's web UI: a real porchlightd on 127.0.0.1 with
+// a test camera and a fresh state dir, driven through Debian's chromium with
+// playwright-core. First-run setup with the code from the daemon's log, the
+// recovery key shown once, Live, the pages not built yet, Audit, logout (the
+// API then answers 401), failed logins up to the rate limit, login again.
+//
+// Environment:
+//   PORCHLIGHTD             the daemon (default: build/daemon/porchlightd)
+//   CHROMIUM                the browser (default: /usr/bin/chromium)
+//   PORCHLIGHT_SCREENSHOTS  where the PNGs go (default: docs/guide of the repo)
+//   PORCHLIGHT_E2E_DEBUG=1  print the daemon's log and the browser console
+//   PORCHLIGHT_E2E_COLOR_SCHEME=dark  look at the pages in dark mode
+//
+// Prints "N passed, N failed" last; exits 0 when all passed, 1 when one failed,
+// 77 (a skip for meson) when node_modules/playwright-core or chromium is missing.
+
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const daemonPath = process.env.PORCHLIGHTD || path.join(repo, "build", "daemon", "porchlightd");
+const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+const shotDir = process.env.PORCHLIGHT_SCREENSHOTS || path.join(repo, "docs", "guide");
+const debug = process.env.PORCHLIGHT_E2E_DEBUG === "1";
+const kSkip = 77;
+const kStepTimeoutMs = 20000;
+const kPassphrase = "correct horse battery staple";
+
+function skip(why) {
+    console.log(`SKIP: ${why}`);
+    process.exit(kSkip);
+}
+
+let chromium;
+try {
+    const require = createRequire(path.join(repo, "package.json"));
+    const mod = await import(pathToFileURL(require.resolve("playwright-core")).href);
+    chromium = mod.chromium ?? mod.default?.chromium;
+    if (!chromium)
+        throw new Error("it has no chromium export");
+} catch (e) {
+    skip(`playwright-core is not installed (run "npm ci" in ${repo}): ${e.message}`);
+}
+if (!fs.existsSync(chromiumPath))
+    skip(`no chromium at ${chromiumPath} (apt-get install chromium)`);
+if (!fs.existsSync(daemonPath)) {
+    console.error(`no porchlightd at ${daemonPath}: set PORCHLIGHTD`);
+    console.log("0 passed, 1 failed");
+    process.exit(1);
+}
+
+// ---- the daemon ---------------------------------------------------------
+
+function freePort() {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.unref();
+        server.on("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const { port } = server.address();
+            server.close(() => resolve(port));
+        });
+    });
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "porchlight-e2e-"));
+const port = await freePort();
+const base = `http://127.0.0.1:${port}`;
+fs.writeFileSync(path.join(tmp, "porchlight.toml"), `[web]
+listen = ["${base}"]
+
+[[camera]]
+id = "door"
+source = "test"
+width = 320
+height = 240
+framerate = 10
+`);
+
+let daemonLog = "";
+const daemon = spawn(daemonPath,
+    ["--config", path.join(tmp, "porchlight.toml"), "--state-dir", path.join(tmp, "state")], {
+        stdio: ["ignore", "pipe", "pipe"],
+        // No system bus: the daemon runs without D-Bus, as in CI.
+        env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: "unix:path=/nonexistent/porchlight-e2e" },
+    });
+const daemonExited = new Promise((resolve) => daemon.on("exit", (code, signal) => resolve({ code, signal })));
+for (const stream of [daemon.stdout, daemon.stderr])
+    stream.on("data", (chunk) => {
+        daemonLog += chunk;
+        if (debug)
+            process.stderr.write(`[porchlightd] ${chunk}`);
+    });
+
+// A test runner's timeout (SIGTERM) must not leave the daemon behind.
+for (const signal of ["SIGTERM", "SIGINT"])
+    process.on(signal, () => {
+        if (daemon.pid > 1 && daemon.exitCode === null && daemon.signalCode === null)
+            daemon.kill("SIGKILL");
+        console.log(`interrupted by ${signal}`);
+        process.exit(1);
+    });
+
+async function waitForLog(pattern, ms) {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+        const m = daemonLog.match(pattern);
+        if (m)
+            return m;
+        if (daemon.exitCode !== null || daemon.signalCode !== null)
+            throw new Error(`porchlightd exited early:\n${daemonLog}`);
+        await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`porchlightd did not log ${pattern} within ${ms} ms:\n${daemonLog}`);
+}
+
+async function stopDaemon() {
+    // Only our own child, by its pid, and only if it started and still runs.
+    if (daemon.pid > 1 && daemon.exitCode === null && daemon.signalCode === null) {
+        daemon.kill("SIGTERM");
+        const timer = setTimeout(() => {
+            if (daemon.pid > 1 && daemon.exitCode === null && daemon.signalCode === null)
+                daemon.kill("SIGKILL");
+        }, 10000);
+        await daemonExited;
+        clearTimeout(timer);
+    }
+}
+
+// ---- the checks ---------------------------------------------------------
+
+let passed = 0;
+let failed = 0;
+let notRun = 0;
+let broken = false;
+
+async function step(name, fn) {
+    if (broken) {
+        notRun += 1;
+        console.log(`not run: ${name}`);
+        return;
+    }
+    try {
+        await fn();
+        passed += 1;
+        console.log(`ok: ${name}`);
+    } catch (e) {
+        failed += 1;
+        broken = true;  // the steps build on each other
+        console.log(`FAILED: ${name}\n  ${String(e.stack || e).split("\n").join("\n  ")}`);
+    }
+}
+
+function expect(cond, message) {
+    if (!cond)
+        throw new Error(message);
+}
+
+async function shot(page, name) {
+    fs.mkdirSync(shotDir, { recursive: true });
+    await page.screenshot({ path: path.join(shotDir, `${name}.png`), animations: "disabled" });
+}
+
+const profile = path.join(tmp, "chromium-profile");
+let context;
+const consoleProblems = [];
+let firstLoadBytes = 0;
+
+try {
+    let setupCode = "";
+    await step("porchlightd starts and logs the setup code", async () => {
+        setupCode = (await waitForLog(/setup code: (\d{5}-\d{5})/, kStepTimeoutMs))[1];
+        await waitForLog(/web UI on /, kStepTimeoutMs);
+    });
+
+    let page;
+    await step("chromium starts", async () => {
+        context = await chromium.launchPersistentContext(profile, {
+            executablePath: chromiumPath,
+            headless: true,
+            args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage"],
+            viewport: { width: 390, height: 844 },
+            deviceScaleFactor: 1,
+            isMobile: false,
+            hasTouch: true,
+            acceptDownloads: true,
+            locale: "en-GB",
+            timezoneId: "UTC",
+            colorScheme: process.env.PORCHLIGHT_E2E_COLOR_SCHEME === "dark" ? "dark" : "light",
+        });
+        context.setDefaultTimeout(kStepTimeoutMs);
+        page = context.pages()[0] || await context.newPage();
+        page.on("console", (msg) => {
+            if (debug)
+                console.error(`[console.${msg.type()}] ${msg.text()}`);
+            // The answers the test provokes: 400 (wrong setup code), 401 (wrong
+            // passphrase, fetch after logout), 429 (rate limit).
+            if (msg.type() === "error" && !/status of (400|401|429)\b/.test(msg.text()))
+                consoleProblems.push(msg.text());
+        });
+        page.on("pageerror", (e) => consoleProblems.push(`page error: ${e.message}`));
+    });
+
+    await step("first load shows setup, under 100 KB", async () => {
+        let bytes = 0;
+        const count = async (response) => {
+            try {
+                const body = await response.body();
+                bytes += body.length;
+            } catch { /* a redirect or an aborted load has no body */ }
+            const headers = await response.allHeaders().catch(() => ({}));
+            bytes += Object.entries(headers).reduce((n, [k, v]) => n + k.length + v.length + 4, 0);
+        };
+        const pending = [];
+        const onResponse = (r) => pending.push(count(r));
+        page.on("response", onResponse);
+        await page.goto(`${base}/`, { waitUntil: "networkidle" });
+        page.off("response", onResponse);
+        await Promise.all(pending);
+        firstLoadBytes = bytes;
+        await page.getByRole("heading", { name: "Set up Porchlight" }).waitFor();
+        // An installed copy of www (PREFIX/share/porchlight/www) wins over the
+        // source tree's: make sure these are the pages under test.
+        const served = await (await page.request.get(`${base}/app.js`)).text();
+        expect(served === fs.readFileSync(path.join(repo, "www", "app.js"), "utf8"),
+            "porchlightd serves another www than this source tree's (an installed copy?)");
+        expect(bytes < 100 * 1024, `first load is ${bytes} bytes`);
+        console.log(`  first load: ${(bytes / 1024).toFixed(1)} KB (uncompressed)`);
+    });
+
+    await step("setup form has labelled fields (screenshot)", async () => {
+        await page.getByLabel("Setup code", { exact: true }).fill(setupCode);
+        await page.getByLabel("Passphrase", { exact: true }).fill(kPassphrase);
+        await page.getByLabel("Confirm passphrase", { exact: true }).fill(kPassphrase);
+        await shot(page, "setup");
+    });
+
+    await step("a wrong setup code is refused in words", async () => {
+        await page.getByLabel("Setup code", { exact: true }).fill("00000-00000");
+        await page.getByRole("button", { name: "Set up" }).click();
+        await page.getByRole("alert").filter({ hasText: "wrong setup code" }).waitFor();
+        await page.getByLabel("Setup code", { exact: true }).fill(setupCode);
+    });
+
+    let recoveryKey = "";
+    await step("setup with the code shows the recovery key once", async () => {
+        await page.getByRole("button", { name: "Set up" }).click();
+        await page.getByRole("heading", { name: "Your recovery key" }).waitFor();
+        recoveryKey = (await page.locator("#recovery-key").textContent()).trim();
+        const groups = recoveryKey.split("-");
+        expect(groups.length === 9 && groups.every((g) => /^[A-Za-z0-9]+$/.test(g)),
+            `recovery key "${recoveryKey}" is not 9 dash-separated groups`);
+        await shot(page, "recovery-key");
+    });
+
+    await step("Continue is disabled until \"I have saved it\" is checked", async () => {
+        const next = page.getByRole("button", { name: "Continue" });
+        expect(await next.isDisabled(), "Continue is enabled before the box is checked");
+        await page.getByLabel("I have saved it").check();
+        expect(await next.isEnabled(), "Continue stays disabled after the box is checked");
+        await page.getByLabel("I have saved it").uncheck();
+        expect(await next.isDisabled(), "Continue is enabled after unchecking");
+    });
+
+    await step("Download gives a .txt file with the key", async () => {
+        const [download] = await Promise.all([
+            page.waitForEvent("download"),
+            page.getByRole("button", { name: "Download" }).click(),
+        ]);
+        expect(download.suggestedFilename().endsWith(".txt"),
+            `downloaded ${download.suggestedFilename()}`);
+        const text = fs.readFileSync(await download.path(), "utf8");
+        expect(text.includes(recoveryKey), "the downloaded file lacks the key");
+    });
+
+    await step("Continue leads to Live with camera door streaming", async () => {
+        await page.getByLabel("I have saved it").check();
+        await page.getByRole("button", { name: "Continue" }).click();
+        await page.getByRole("heading", { name: "Live", level: 1 }).waitFor();
+        const door = page.locator('article[data-camera="door"]');
+        await door.filter({ hasText: "streaming" }).waitFor();
+        await page.getByText("Not built yet:").waitFor();
+        const nav = page.getByRole("navigation", { name: "Main" });
+        for (const name of ["Live", "Timeline", "Export", "Settings", "Audit"])
+            await nav.getByRole("link", { name, exact: true }).waitFor();
+        await nav.getByRole("button", { name: "Log out" }).waitFor();
+    });
+
+    await step("Live refreshes and shows recording, resolution and fps", async () => {
+        const door = page.locator('article[data-camera="door"]');
+        // Recording starts as soon as setup is complete.
+        await door.filter({ hasText: "● Recording" }).waitFor();
+        await door.filter({ hasText: "320 × 240" }).waitFor();
+        await door.filter({ hasText: /\d+(\.\d)? fps/ }).waitFor();
+        const before = await page.locator("#updated").textContent();
+        await page.waitForFunction((t) => document.getElementById("updated")?.textContent !== t,
+            before, { timeout: 6000 });
+        await shot(page, "live");
+    });
+
+    await step("Timeline, Export and Settings say they are not built yet", async () => {
+        const nav = page.getByRole("navigation", { name: "Main" });
+        for (const name of ["Timeline", "Export", "Settings"]) {
+            await nav.getByRole("link", { name, exact: true }).click();
+            await page.getByRole("heading", { name, level: 1 }).waitFor();
+            await page.getByText("Not built yet:").waitFor();
+            expect(page.url().endsWith(`#/${name.toLowerCase()}`), `URL is ${page.url()}`);
+        }
+    });
+
+    await step("Audit lists the setup entry, newest first", async () => {
+        await page.getByRole("navigation", { name: "Main" })
+            .getByRole("link", { name: "Audit", exact: true }).click();
+        await page.getByRole("heading", { name: "Audit log" }).waitFor();
+        await page.locator('#audit-rows tr[data-kind="setup"]').waitFor();
+        const kinds = await page.locator("#audit-rows tr").evaluateAll(
+            (rows) => rows.map((r) => r.dataset.kind));
+        expect(kinds.includes("login_failed"), `no login_failed entry in ${kinds}`);
+        expect(kinds.indexOf("setup") < kinds.indexOf("login_failed"),
+            `not newest first: ${kinds}`);
+        await shot(page, "audit");
+    });
+
+    await step("the page survives a reload (session and CSRF token recovered)", async () => {
+        await page.reload();
+        await page.getByRole("heading", { name: "Audit log" }).waitFor();
+    });
+
+    await step("Log out returns to login and the API answers 401", async () => {
+        await page.getByRole("button", { name: "Log out" }).click();
+        await page.getByRole("heading", { name: "Log in" }).waitFor();
+        await page.getByText("You are logged out.").waitFor();
+        expect(await page.getByRole("navigation", { name: "Main" }).isHidden(),
+            "the navigation still shows after logout");
+        const status = await page.evaluate(
+            () => fetch("/api/cameras", { credentials: "same-origin" }).then((r) => r.status));
+        expect(status === 401, `/api/cameras answered ${status}`);
+        await shot(page, "login");
+    });
+
+    await step("wrong passphrases show the API's error, then the rate-limit wait", async () => {
+        const pass = page.getByLabel("Passphrase", { exact: true });
+        const submit = page.getByRole("button", { name: "Log in", exact: true });
+        let sawWait = false;
+        for (let i = 0; i < 4 && !sawWait; i++) {
+            await pass.fill(`wrong passphrase ${i}`);
+            await submit.click();
+            await page.getByRole("alert").filter({ hasText: /wrong passphrase|try again in/ })
+                .waitFor();
+            sawWait = await page.getByText(/Wait \d+ s before trying again/).isVisible();
+        }
+        expect(sawWait, "no rate-limit wait shown after 4 wrong passphrases");
+        expect(await submit.isDisabled(), "Log in is enabled during the wait");
+    });
+
+    await step("the recovery-key toggle shows a labelled field", async () => {
+        const key = page.getByLabel("Recovery key", { exact: true });
+        const pass = page.getByLabel("Passphrase", { exact: true });
+        expect(await key.isHidden(), "the recovery key field shows before the toggle");
+        await page.getByRole("button", { name: "Log in with the recovery key instead" }).click();
+        await key.waitFor();
+        expect(await pass.isHidden(), "the passphrase field still shows");
+        await page.getByRole("button", { name: "Log in with the passphrase instead" }).click();
+        await pass.waitFor();
+        expect(await key.isHidden(), "the recovery key field still shows");
+    });
+
+    await step("log in again with the passphrase → Live", async () => {
+        const submit = page.getByRole("button", { name: "Log in", exact: true });
+        await page.waitForFunction(
+            () => [...document.querySelectorAll("button[type=submit]")].some((b) => !b.disabled),
+            null, { timeout: 15000 });
+        await page.getByLabel("Passphrase", { exact: true }).fill(kPassphrase);
+        await submit.click();
+        await page.getByRole("heading", { name: "Live", level: 1 }).waitFor();
+        await page.locator('article[data-camera="door"]').filter({ hasText: "streaming" })
+            .waitFor();
+    });
+
+    await step("log out, log in with the recovery key → Live", async () => {
+        await page.getByRole("button", { name: "Log out" }).click();
+        await page.getByRole("heading", { name: "Log in" }).waitFor();
+        await page.getByRole("button", { name: "Log in with the recovery key instead" }).click();
+        await page.getByLabel("Recovery key", { exact: true }).fill(recoveryKey.toLowerCase());
+        await page.getByRole("button", { name: "Log in", exact: true }).click();
+        await page.getByRole("heading", { name: "Live", level: 1 }).waitFor();
+    });
+
+    await step("no console errors or CSP violations", async () => {
+        expect(consoleProblems.length === 0, consoleProblems.join("\n"));
+    });
+} finally {
+    await context?.close().catch(() => {});
+    await stopDaemon();
+    if (debug || failed)
+        console.error(`---- porchlightd log ----\n${daemonLog}`);
+    fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+if (firstLoadBytes)
+    console.log(`page weight: ${firstLoadBytes} bytes on the first load`);
+if (notRun)
+    console.log(`(${notRun} not run after a failure, counted as failed)`);
+console.log(`${passed} passed, ${failed + notRun} failed`);
+process.exit(failed + notRun ? 1 : 0);
