@@ -101,6 +101,12 @@ public:
     ~Reader();
 
     const Identity& identity() const;
+    /// The clear checksums are for the keyless device; with the key, the AEAD
+    /// already authenticates everything they cover (the length through the
+    /// framing). Readers that only want the video (export, playback) may skip
+    /// them and save about half the work; verify keeps them, to report a
+    /// damaged checksum too.
+    void setVerifyChecksums(bool verify);
     /// The next chunk; nullopt at the end (after the final record, or at a
     /// cleanly truncated end). Any failed authentication is an error naming
     /// the file offset; the chunks before it were good.
