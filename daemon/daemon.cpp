@@ -165,7 +165,7 @@ void Daemon::refreshLibcameraList(const Config& config) {
     // stay loaded): only when a libcamera camera is configured, or when none
     // is and we look for one.
     const bool wanted =
-        config.cameras.empty() ||
+        (config.cameras.empty() && !options_.demo) ||
         std::any_of(config.cameras.begin(), config.cameras.end(),
                     [](const CameraConfig& c) { return c.source == SourceKind::Libcamera; });
     if (!wanted || factory_ || libcameraInUse())
@@ -193,6 +193,13 @@ bool Daemon::libcameraInUse() const {
 std::vector<CameraConfig> Daemon::camerasToRun(const Config& config) {
     if (!config.cameras.empty())
         return config.cameras;
+    // The demo's passphrase is public: it must never record a real camera.
+    if (options_.demo) {
+        CameraConfig demo;
+        demo.id = "demo";
+        demo.source = SourceKind::Test;
+        return {demo};
+    }
     std::vector<CameraConfig> found;
     for (size_t i = 0; i < libcameraCameras_.size(); ++i) {
         CameraConfig c;
@@ -278,8 +285,13 @@ void Daemon::addCamera(const CameraConfig& config) {
     watchCamera(*raw);
     raw->setStateListener([this](Camera& c) {
         // A stream that stopped or failed closes its segment; the next one starts afresh.
-        if (storage_ && (c.state() == CameraState::Retrying || c.state() == CameraState::Stopped))
-            storage_->endStream(c.id());
+        if (c.state() == CameraState::Retrying || c.state() == CameraState::Stopped) {
+            if (storage_)
+                storage_->endStream(c.id());
+            // A picture asked of the old pipeline will not come; later events ask again.
+            if (auto w = watches_.find(c.id()); w != watches_.end())
+                w->second.snapshotEvent = 0;
+        }
         if (onCameraChanged)
             onCameraChanged(c);
     });
@@ -348,23 +360,14 @@ Expected<void> Daemon::reload() {
         return makeError(all);
     }
     applyLogSettings(*loaded.config);
-    if (!storage_->hasOwner()) {
-        // A neighbour on the same Wi-Fi must not claim the device first:
-        // setup asks for this code, which only the log and root can read.
-        uint8_t raw[5];
-        randombytes_buf(raw, sizeof raw);
-        for (size_t i = 0; i < 10; ++i) {
-            if (i == 5)
-                setupCode_ += '-';
-            const int nibble = (raw[i / 2] >> (i % 2 ? 4 : 0)) & 0xF;
-            setupCode_ += static_cast<char>('0' + nibble % 10);
-        }
-        PL_LOG(DaemonLog, Notice) << "setup code: " << setupCode_
-                                  << " (first-run setup asks for it)";
+    // An owner made meanwhile with porchlight-vault init: start recording.
+    if (storage_ && !storage_->hasOwner()) {
+        storage_->reloadOwner();
+        if (storage_->hasOwner())
+            ownerCreated();
     }
     refreshLibcameraList(*loaded.config);
     applyConfig(std::move(*loaded.config));
-    started_ = true;
     return {};
 }
 

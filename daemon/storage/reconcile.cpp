@@ -127,7 +127,15 @@ Expected<ReconcileReport> reconcile(Index& index) {
     if (!garbage)
         return garbage.error();
     for (const auto& path : *garbage) {
-        ::unlink((root / path).c_str());
+        const auto file = root / path;
+        ::unlink(file.c_str());
+        // The unlink must be on disk before the garbage row goes, or a power
+        // cut could bring the file back with nothing left to delete it.
+        if (int dir = ::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            dir >= 0) {
+            ::fsync(dir);
+            ::close(dir);
+        }
         if (auto r = index.forgetGarbage(path); !r)
             return r.error();
         PL_LOG(StorageLog, Notice) << "repair: finished deleting " << path;
@@ -139,15 +147,21 @@ Expected<ReconcileReport> reconcile(Index& index) {
     std::error_code ec;
     const auto recordings = root / "recordings";
     if (std::filesystem::exists(recordings, ec)) {
-        for (auto it = std::filesystem::recursive_directory_iterator(recordings, ec);
-             !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-            if (!it->is_regular_file())
+        auto it = std::filesystem::recursive_directory_iterator(recordings, ec);
+        for (; !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+            std::error_code typeError;
+            if (!it->is_regular_file(typeError) || typeError)
                 continue;
             if (it->path().extension() != ".plseg")
                 continue;
             onDisk.insert(std::filesystem::relative(it->path(), root).string());
         }
     }
+    // A listing that failed half way (a bad SD card, a folder we cannot read)
+    // would make every unlisted file look gone: repair nothing, say why.
+    if (ec)
+        return makeError("cannot list " + recordings.string() + ": " + ec.message() +
+                         " (nothing was repaired; check the disk and start again)");
 
     // 3. Rows without files, and rows a crash left "writing".
     auto all = index.segments("", INT64_MIN, INT64_MAX);

@@ -145,7 +145,10 @@ void Storage::setOptions(StorageOptions options) {
 }
 
 void Storage::setConfiguredRetention(std::map<std::string, RetentionConfig> retention) {
-    configured_ = std::move(retention);
+    // A camera that left the configuration keeps its last retention, so its
+    // recordings still expire on time instead of staying until the disk fills.
+    for (auto& [camera, r] : retention)
+        configured_[camera] = std::move(r);
     enforceRetention();
 }
 
@@ -355,9 +358,9 @@ void Storage::openSegment(Recorder& r, const VideoFrame& first) {
             return;
         }
         seg->failed = true;
-        post([this, camera = seg->identity.camera, error, full, alive] {
+        post([this, seg, error, full, alive] {
             if (!alive.expired())
-                onWriteError(camera, error, full);
+                onWriteError(seg->identity.camera, error, full, seg);
         });
     });
 }
@@ -408,7 +411,7 @@ void Storage::emitFragment(Recorder& r) {
                 else
                     (void)index_.removeSegmentRow(seg->rowId);
             }
-            onWriteError(seg->identity.camera, error, full);
+            onWriteError(seg->identity.camera, error, full, seg);
         });
     });
 }
@@ -627,10 +630,13 @@ void Storage::finishAll(std::function<void()> done) {
     worker_->run([post = post_, done = std::move(done)] { post(done); });
 }
 
-void Storage::onWriteError(const std::string& camera, const std::string& message, bool diskFull) {
+void Storage::onWriteError(const std::string& camera, const std::string& message, bool diskFull,
+                           const std::shared_ptr<Segment>& failed) {
     lastProblem_ = "camera " + camera + ": " + message;
+    // The segment that failed, if it is still the one being recorded (compared
+    // by identity: its writer-side fields belong to the disk thread).
     if (auto it = recorders_.find(camera);
-        it != recorders_.end() && it->second->segment && it->second->segment->failed) {
+        failed && it != recorders_.end() && it->second->segment == failed) {
         // Start over on the next keyframe, in a new file.
         it->second->segment.reset();
         it->second->held.reset();

@@ -156,7 +156,8 @@ private:
     void closeSegment(Recorder& r, std::optional<int64_t> nextDtsNs);
     void emitFragment(Recorder& r);
     void pushHeld(Recorder& r, int64_t nextDtsNs);
-    void onWriteError(const std::string& camera, const std::string& message, bool diskFull);
+    void onWriteError(const std::string& camera, const std::string& message, bool diskFull,
+                      const std::shared_ptr<Segment>& failed = nullptr);
     void deleteSegments(const std::vector<SegmentRow>& rows, const std::string& why);
     std::optional<uint64_t> freeBytes() const;
     uint64_t minFreeBytes() const;

@@ -74,7 +74,6 @@ Auth::Auth(Clock& clock, Post post, std::filesystem::path stateDir, audit::Audit
 }
 
 Auth::~Auth() {
-    alive_.reset();
     sweepTimer_.reset();
     {
         std::lock_guard lock(mutex_);
@@ -84,6 +83,8 @@ Auth::~Auth() {
     wake_.notify_all();
     if (worker_.joinable())
         worker_.join();
+    // Only now: the worker may have been reading it to post a result.
+    alive_.reset();
     wipe(setupCode_);
     // sessions_ goes last: each OwnerKeyPair frees (and wipes) its guarded memory.
 }
@@ -113,8 +114,10 @@ void Auth::runOnWorker(Job job) {
 }
 
 void Auth::deliver(std::function<void()> fn) {
-    // Called from the worker too: post_ itself must be thread-safe (asio::post is).
-    post_([alive = std::weak_ptr<bool>(alive_), fn = std::move(fn)] {
+    // Called from the worker too: post_ itself must be thread-safe (asio::post is),
+    // and alive_ is only read here through a weak pointer copied on the loop
+    // (aliveWeak_), never reset while the worker runs (~Auth joins it first).
+    post_([alive = aliveWeak_, fn = std::move(fn)] {
         if (!alive.expired())
             fn();
     });
@@ -230,7 +233,7 @@ void Auth::setup(std::string_view code, std::string_view passphrase, std::string
         auto created =
             std::make_shared<Expected<keys::CreatedOwner>>(keys::createOwner(stateDir_, pass));
         wipe(pass);
-        deliver([this, created, client, cb] {
+        deliver([this, created, client, cb = std::move(cb)] {
             setupInFlight_ = false;
             inFlight_.erase(client);
             if (!*created) {
@@ -276,7 +279,7 @@ void Auth::startLogin(std::string secret, const char* method, Unlock unlock,
     runOnWorker([this, secret = std::move(secret), method, unlock, client, cb]() mutable {
         auto key = std::make_shared<Expected<keys::OwnerKeyPair>>(unlock(stateDir_, secret));
         wipe(secret);
-        deliver([this, key, method, client, cb] {
+        deliver([this, key, method, client, cb = std::move(cb)] {
             inFlight_.erase(client);
             if (!*key) {
                 recordFailure(client, method, key->error().message);
@@ -307,7 +310,7 @@ void Auth::changePassphrase(Session& session, std::string_view newPassphrase, Do
         auto result = keys::changePassphrase(stateDir_, *key, pass);
         wipe(pass);
         key.reset();
-        deliver([this, result, client, cb] {
+        deliver([this, result, client, cb = std::move(cb)] {
             if (!result) {
                 PL_LOG(AuthLog, Error)
                     << "passphrase change from " << client << " failed: " << result.error().message;

@@ -134,6 +134,7 @@ private:
     std::map<std::string, bool> inFlight_;                      // clients with a KDF pending
     std::unique_ptr<Timer> sweepTimer_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    const std::weak_ptr<bool> aliveWeak_ = alive_;  // copied by the worker; never changes
 
     std::atomic<size_t> kdfRuns_{0};
     std::mutex mutex_;

@@ -137,6 +137,8 @@ TEST_F(PorchlightdTest, SighupRestartsOnlyWhatChanged) {
     EXPECT_NE(d->output().find(config + ":11:10:"), std::string::npos) << d->output();
     EXPECT_EQ(d->countOf("camera: b: starting"), 2);
     EXPECT_EQ(d->countOf("camera: n: starting"), 1);
+    // Still the one setup code it printed at start (setup would refuse any other).
+    EXPECT_EQ(d->countOf("setup code: "), 1);
 
     d->signal(SIGTERM);
     EXPECT_EQ(d->wait(10s), 0);

@@ -403,6 +403,12 @@ TEST_F(StorageTest, RetentionByDaysFollowsTheInjectedClock) {
     fromFile.maxDays = 30.0;
     storage_->setConfiguredRetention({{"door", fromFile}});
     EXPECT_EQ(storage_->retentionFor("door").maxDays, keep.maxDays);
+
+    // A camera that leaves the configuration keeps its last retention, so
+    // its recordings still expire.
+    storage_->setConfiguredRetention({{"yard", fromFile}});
+    storage_->setConfiguredRetention({});
+    EXPECT_EQ(storage_->retentionFor("yard").maxDays, 30.0);
 }
 
 TEST_F(StorageTest, RetentionBySizeAndProtection) {
