@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "index_rows.h"
 #include "process.h"
 
 using namespace std::chrono_literals;
@@ -81,48 +82,7 @@ RunResult run(const std::vector<std::string>& argv, const fs::path& logFile) {
     return r;
 }
 
-struct Row {
-    uint64_t sequence = 0;
-    int64_t startUs = 0;
-    int64_t endUs = 0;
-    uint64_t bytes = 0;
-    std::string path;
-    int state = -1;
-};
-
-std::vector<Row> readIndex(const fs::path& state, std::string& error) {
-    std::vector<Row> rows;
-    sqlite3* db = nullptr;
-    const std::string file = (state / "index.db").string();
-    if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
-        error = "cannot open " + file + ": " + (db ? sqlite3_errmsg(db) : "?");
-        sqlite3_close(db);
-        return rows;
-    }
-    sqlite3_stmt* st = nullptr;
-    const char* sql =
-        "SELECT sequence, start_us, end_us, bytes, path, state FROM segment "
-        "WHERE camera = ?1 ORDER BY start_us";
-    if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) {
-        error = std::string("cannot read the index: ") + sqlite3_errmsg(db);
-        sqlite3_close(db);
-        return rows;
-    }
-    sqlite3_bind_text(st, 1, kCamera, -1, SQLITE_STATIC);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        Row r;
-        r.sequence = static_cast<uint64_t>(sqlite3_column_int64(st, 0));
-        r.startUs = sqlite3_column_int64(st, 1);
-        r.endUs = sqlite3_column_int64(st, 2);
-        r.bytes = static_cast<uint64_t>(sqlite3_column_int64(st, 3));
-        r.path = reinterpret_cast<const char*>(sqlite3_column_text(st, 4));
-        r.state = sqlite3_column_int(st, 5);
-        rows.push_back(r);
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return rows;
-}
+using Row = porchlight::test::IndexRow;
 
 std::string describe(const std::vector<Row>& rows) {
     std::string s;
@@ -215,7 +175,7 @@ TEST_F(CrashTest, KillNineWhileRecordingLosesOnlyTheLastSeconds) {
     EXPECT_TRUE(contains(verify.out, "all sound")) << verify.out;
 
     std::string error;
-    const auto rows = readIndex(state_, error);
+    const auto rows = porchlight::test::readIndex(state_, kCamera, error);
     ASSERT_TRUE(error.empty()) << error;
     ASSERT_FALSE(rows.empty());
     const std::string table = describe(rows);

@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "index_rows.h"
 #include "process.h"
 
 using namespace std::chrono_literals;
@@ -128,51 +129,7 @@ std::string describe(const RunResult& r) {
     return "exit " + std::to_string(r.code) + "\n--- stdout:\n" + r.out + "--- stderr:\n" + r.err;
 }
 
-struct Row {
-    int64_t id = 0;
-    uint64_t sequence = 0;
-    int64_t startUs = 0;
-    int64_t endUs = 0;
-    uint64_t bytes = 0;
-    std::string path;
-    int state = -1;
-};
-
-/// The index's segment rows, by start time, read with SQLite directly.
-std::vector<Row> readIndex(const fs::path& state, std::string& error) {
-    std::vector<Row> rows;
-    sqlite3* db = nullptr;
-    const std::string file = (state / "index.db").string();
-    if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
-        error = "cannot open " + file + ": " + (db ? sqlite3_errmsg(db) : "?");
-        sqlite3_close(db);
-        return rows;
-    }
-    sqlite3_stmt* st = nullptr;
-    const char* sql =
-        "SELECT id, sequence, start_us, end_us, bytes, path, state FROM segment "
-        "WHERE camera = ?1 ORDER BY start_us";
-    if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) {
-        error = std::string("cannot read the index: ") + sqlite3_errmsg(db);
-        sqlite3_close(db);
-        return rows;
-    }
-    sqlite3_bind_text(st, 1, kCamera, -1, SQLITE_STATIC);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        Row r;
-        r.id = sqlite3_column_int64(st, 0);
-        r.sequence = static_cast<uint64_t>(sqlite3_column_int64(st, 1));
-        r.startUs = sqlite3_column_int64(st, 2);
-        r.endUs = sqlite3_column_int64(st, 3);
-        r.bytes = static_cast<uint64_t>(sqlite3_column_int64(st, 4));
-        r.path = reinterpret_cast<const char*>(sqlite3_column_text(st, 5));
-        r.state = sqlite3_column_int(st, 6);
-        rows.push_back(r);
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return rows;
-}
+using Row = porchlight::test::IndexRow;
 
 /// What ffprobe says about a file's video stream (decoding every frame).
 struct Probe {
@@ -351,7 +308,7 @@ protected:
             return;
         }
         std::string error;
-        rows_ = readIndex(state_, error);
+        rows_ = porchlight::test::readIndex(state_, kCamera, error);
         if (!error.empty())
             problem_ = error;
         else if (rows_.size() < 2)
