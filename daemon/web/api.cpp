@@ -1,6 +1,8 @@
 // The JSON API: see api.h.
 #include "api.h"
 
+#include <arpa/inet.h>
+
 #include <nlohmann/json.hpp>
 
 #include "log.h"
@@ -50,6 +52,21 @@ bool changesState(const Request& request) {
     return request.method != "GET" && request.method != "HEAD";
 }
 
+/// Over plain HTTP (loopback, or behind a proxy) a page could reach us through
+/// DNS rebinding: a name of the attacker's that resolves to this device. It
+/// always arrives with that name in Host; the device's own pages use an
+/// address, or localhost.
+bool hostIsAnAddress(const Request& request) {
+    std::string host = header(request, "host");
+    if (host.empty() || host.front() == '[')
+        return true;  // none (not a browser), or an IPv6 literal
+    host = host.substr(0, host.rfind(':') == std::string::npos ? host.size() : host.rfind(':'));
+    if (host == "localhost")
+        return true;
+    in_addr v4{};
+    return inet_pton(AF_INET, host.c_str(), &v4) == 1;
+}
+
 /// Setup and login come before any session: refuse what another site's page
 /// sends (browsers always send Origin on cross-site POSTs).
 bool sameOrigin(const Request& request) {
@@ -96,6 +113,10 @@ Api::Api(Daemon& daemon, Auth& auth, audit::AuditLog& audit)
 
 void Api::handle(const Request& request, std::function<void(Response)> respond) {
     const std::string& path = request.path;
+    if (!request.secure && !hostIsAnAddress(request))
+        return respond(jsonError(421,
+                                 "over plain HTTP, open this device by its address (for "
+                                 "example http://127.0.0.1:8080), not by a name"));
     // The routes anyone may use: what the page needs to show setup or login.
     if (path == "/api/state" && request.method == "GET")
         return respond(state());

@@ -55,6 +55,7 @@ protected:
         r.headers = std::move(headers);
         r.headers["host"] = "door.local:8443";
         r.clientAddress = "192.0.2.7";
+        r.secure = secure_;
         std::optional<Response> got;
         api_->handle(r, [&](Response resp) { got = std::move(resp); });
         EXPECT_TRUE(test::runUntil(
@@ -87,6 +88,7 @@ protected:
     AsioClock clock_{io_};
     std::string dir_;
     std::string cookie_;
+    bool secure_ = true;  // as over HTTPS, the default
     std::unique_ptr<Daemon> daemon_;
     std::unique_ptr<audit::AuditLog> audit_;
     std::unique_ptr<Auth> auth_;
@@ -186,6 +188,26 @@ TEST_F(ApiTest, LoginBacksOffAfterFailuresAndEverythingIsAudited) {
     EXPECT_EQ(kinds["setup"], 1);
     EXPECT_EQ(kinds["logout"], 1);
     EXPECT_EQ(kinds["login_failed"], refused);
+}
+
+TEST_F(ApiTest, PlainHttpAnswersOnlyToAnAddressNotAName) {
+    // DNS rebinding: an attacker's name resolving to this device, over plain HTTP.
+    secure_ = false;
+    Request r;
+    r.method = "GET";
+    r.path = "/api/state";
+    r.headers["host"] = "rebind.attacker.example:8080";
+    std::optional<Response> got;
+    api_->handle(r, [&](Response resp) { got = std::move(resp); });
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->status, 421u);
+    for (const char* host : {"127.0.0.1:8080", "localhost:8080", "[::1]:8080", "192.168.1.20"}) {
+        r.headers["host"] = host;
+        got.reset();
+        api_->handle(r, [&](Response resp) { got = std::move(resp); });
+        ASSERT_TRUE(got);
+        EXPECT_EQ(got->status, 200u) << host;
+    }
 }
 
 }  // namespace
