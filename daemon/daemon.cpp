@@ -460,8 +460,18 @@ Daemon::State Daemon::state() const {
 }
 
 bool Daemon::isRecording(const Camera& camera) const {
-    return storage_ && storage_->hasOwner() && camera.config().mode == RecordingMode::Continuous &&
-           camera.state() == CameraState::Streaming && !storage_->diskFull();
+    if (!storage_ || !storage_->hasOwner() || camera.state() != CameraState::Streaming ||
+        storage_->diskFull())
+        return false;
+    switch (camera.config().mode) {
+        case RecordingMode::Continuous:
+            return true;
+        case RecordingMode::Events:
+            return storage_->writing(camera.id());  // inside an event's window
+        case RecordingMode::Off:
+            return false;
+    }
+    return false;
 }
 
 int64_t Daemon::wallNowUs() const {

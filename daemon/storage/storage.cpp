@@ -192,6 +192,11 @@ void Storage::setCameraMode(const std::string& camera, RecordingMode mode, doubl
         r.preRoll.clear();
 }
 
+bool Storage::writing(const std::string& camera) const {
+    auto it = recorders_.find(camera);
+    return it != recorders_.end() && it->second->segment != nullptr;
+}
+
 void Storage::keepRecordingUntil(const std::string& camera, int64_t untilUs) {
     Recorder& r = recorder(camera);
     r.recordUntilUs = std::max(r.recordUntilUs, untilUs);

@@ -122,6 +122,8 @@ public:
     /// Everything, with the index's sums (a query: not for every frame).
     StorageStatus status();
     bool diskFull() const { return diskFull_; }
+    /// Whether a segment of \a camera is open (events mode: an event's window).
+    bool writing(const std::string& camera) const;
     const std::string& lastProblem() const { return lastProblem_; }
     /// Whether the owner set \a camera's retention at run time (it wins over the file).
     bool hasOwnerRetention(const std::string& camera) const { return overrides_.count(camera) > 0; }

@@ -443,10 +443,24 @@ TEST_F(DbusTest, ARingInEventsModeRecordsItsClipAndNothingElse) {
                       what + " sxx door 0 9000000000000000");
     };
     EXPECT_EQ(list("ListRecordings"), "a(stxxtub) 0\n") << "written before any event";
+    const auto recording = [&] {
+        return busctl(
+            "get-property org.porchlight.Nvr1 /org/porchlight/Nvr1/camera/door "
+            "org.porchlight.Nvr1.Camera Recording");
+    };
+    EXPECT_EQ(recording(), "b false\n") << "not recording between events";
     EXPECT_EQ(busctl("call org.porchlight.Nvr1 /org/porchlight/Nvr1 org.porchlight.Nvr1.Manager "
                      "Ring s door"),
               "");
+    bool during = false;
+    for (int i = 0; i < 40 && !during; ++i) {
+        during = recording() == "b true\n";
+        if (!during)
+            std::this_thread::sleep_for(50ms);
+    }
+    EXPECT_TRUE(during) << "Recording during the event's window";
     std::this_thread::sleep_for(6500ms);  // the post-roll, and the segment closing after it
+    EXPECT_EQ(recording(), "b false\n") << "not recording after the post-roll";
 
     const auto events = numbers(list("ListEvents"));  // count, id, start, end
     ASSERT_EQ(events.size(), 4u) << list("ListEvents");
