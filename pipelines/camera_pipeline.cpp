@@ -38,6 +38,7 @@ struct ThreadContext {
     CameraPipeline::Post post;
     std::weak_ptr<CameraPipeline::Link> link;
     std::string cameraId;
+    std::string rtspAddress;  // "host:port" of an rtsp camera (never its credentials)
 
     std::mutex mutex;
     std::string firstError;  // for play() to report synchronously
@@ -478,12 +479,31 @@ void connectSink(GstElement* sink, ThreadContext* ctx, Branch branch, GstElement
                                [](gpointer p) { delete static_cast<SinkContext*>(p); });
 }
 
-std::string errorText(GstMessage* msg) {
+/// "host:port" of an rtsp URL, without user and password, for messages.
+std::string rtspAddress(const std::string& url) {
+    size_t start = url.find("://");
+    start = start == std::string::npos ? 0 : start + 3;
+    size_t end = url.find('/', start);
+    std::string authority =
+        url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (size_t at = authority.rfind('@'); at != std::string::npos)
+        authority = authority.substr(at + 1);
+    if (authority.find(':') == std::string::npos || authority.back() == ']')
+        authority += ":554";
+    return authority;
+}
+
+std::string errorText(GstMessage* msg, const ThreadContext& ctx) {
     GError* err = nullptr;
     gchar* debug = nullptr;
     gst_message_parse_error(msg, &err, &debug);
     std::string text = std::string(GST_OBJECT_NAME(GST_MESSAGE_SRC(msg))) + ": " +
                        (err ? err->message : "unknown error");
+    // rtspsrc says "Could not open resource for reading and writing." for
+    // everything from a refused connection to a bad path: name the camera.
+    if (!ctx.rtspAddress.empty() && err && err->domain == GST_RESOURCE_ERROR)
+        text = "cannot reach the camera at " + ctx.rtspAddress + " (" + text +
+               "): is it on, and are the address and path right?";
     if (debug) {
         PL_LOG(Pipeline, Debug) << text << " (" << debug << ")";
     }
@@ -496,7 +516,7 @@ GstBusSyncReply busSyncHandler(GstBus*, GstMessage* msg, gpointer data) {
     auto* ctx = static_cast<ThreadContext*>(data);
     switch (GST_MESSAGE_TYPE(msg)) {
         case GST_MESSAGE_ERROR: {
-            std::string text = errorText(msg);
+            std::string text = errorText(msg, *ctx);
             {
                 std::lock_guard lock(ctx->mutex);
                 if (ctx->firstError.empty())
@@ -541,7 +561,12 @@ Expected<std::unique_ptr<CameraPipeline>> CameraPipeline::build(const CameraConf
     p->link_ = std::make_shared<Link>(Link{std::move(callbacks), p->pipeline_.get()});
     GstBin* bin = GST_BIN(p->pipeline_.get());
 
-    auto* ctx = new ThreadContext{std::move(post), p->link_, camera.id, {}, {}};
+    auto* ctx = new ThreadContext{std::move(post),
+                                  p->link_,
+                                  camera.id,
+                                  camera.source == SourceKind::Rtsp ? rtspAddress(camera.url) : "",
+                                  {},
+                                  {}};
     p->context_ = ctx;
     GstPtr<GstBus> bus = GstPtr<GstBus>::adopt(gst_element_get_bus(p->pipeline_.get()));
     gst_bus_set_sync_handler(bus.get(), busSyncHandler, ctx, deleteContext);
