@@ -8,8 +8,10 @@
 #include "keys.h"
 
 #include <gtest/gtest.h>
+
 #include <stdlib.h>
 #include <sys/stat.h>
+#include "temp_dir.h"
 
 #include <algorithm>
 #include <cctype>
@@ -26,24 +28,10 @@ namespace fs = std::filesystem;
 
 constexpr char kPassphrase[] = "correct horse battery staple";
 
-class TempDir {
+/// Each test's scratch directory, named after this suite.
+class TempDir : public porchlight::test::TempDir {
 public:
-    TempDir() {
-        std::string templ = ::testing::TempDir() + "/porchlight-keys-XXXXXX";
-        char* made = ::mkdtemp(templ.data());
-        EXPECT_NE(made, nullptr);
-        path_ = templ;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
+    TempDir() : porchlight::test::TempDir("porchlight-keys") {}
 };
 
 std::string readFile(const fs::path& path) {

@@ -5,10 +5,12 @@
 #include "segment_file.h"
 
 #include <gtest/gtest.h>
+
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include "temp_dir.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -24,24 +26,10 @@ namespace {
 namespace fs = std::filesystem;
 using Bytes = std::vector<uint8_t>;
 
-class TempDir {
+/// Each test's scratch directory, named after this suite.
+class TempDir : public porchlight::test::TempDir {
 public:
-    TempDir() {
-        std::string templ = ::testing::TempDir() + "/porchlight-segment-XXXXXX";
-        char* made = ::mkdtemp(templ.data());
-        EXPECT_NE(made, nullptr);
-        path_ = templ;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
+    TempDir() : porchlight::test::TempDir("porchlight-segment") {}
 };
 
 Bytes readFile(const fs::path& path) {
