@@ -42,6 +42,10 @@ const char* kHelp =
     "                     [--passphrase-file F | --recovery-key-file F] [--new-passphrase-file F]\n"
     "  audit-verify       check the hash chain of the audit log (STATE/audit.log); needs no key\n"
     "\n"
+    "Options:\n"
+    "  -h, --help         show this help\n"
+    "      --version      show the version\n"
+    "\n"
     "T is ISO 8601 (2026-11-29T14:05:00Z, 2026-11-29T15:05:00+01:00, local time without an\n"
     "offset) or @UNIXSECONDS. Without a file option the passphrase is asked for on the terminal.\n"
     "Exit codes: 0 success, 1 failure (wrong key, damaged recording, ...), 2 usage.\n";
