@@ -412,6 +412,32 @@ else
         "$(unit_journal -n 30)"
 fi
 
+# PrivateUsers= maps only the service's own user and group into its user
+# namespace; the kernel still checks device access against the real group
+# list, which must keep video (the group of /dev/video*, /dev/media*,
+# /dev/dma_heap/*: without it no camera opens).
+main_pid=$(ct systemctl show -P MainPID "$svc")
+video_gid=$(ct getent group video | cut -d: -f3)
+groups_line=$(ct grep '^Groups:' "/proc/$main_pid/status")
+if [ -n "$video_gid" ] && grep -qw "$video_gid" <<<"${groups_line#Groups:}"; then
+    ok "porchlightd keeps group video ($video_gid) inside its sandbox: $groups_line"
+else
+    not_ok "porchlightd keeps group video inside its sandbox" "video is $video_gid; $groups_line"
+fi
+
+# The sandbox leaves GStreamer working: its ORC JIT compiles SIMD code into
+# a file it maps twice (writable, and separately executable), which
+# MemoryDenyWriteExecute= allows; a JIT that failed would fall back to slow C
+# code (and log an error, looked for here), not stop the pipeline.
+main_pid=$(ct systemctl show -P MainPID "$svc")
+orc_maps=$(ct grep -cE ' r-x[ps] .*orcexec' "/proc/$main_pid/maps")
+orc_errors=$(unit_journal | grep -i 'orc' | grep -i 'error\|fail' | head -n 3)
+if [ "${orc_maps:-0}" -gt 0 ] && [ -z "$orc_errors" ]; then
+    ok "GStreamer's ORC JIT runs in the sandbox ($orc_maps executable code mapping(s))"
+else
+    not_ok "GStreamer's ORC JIT runs in the sandbox" "executable orcexec mappings: ${orc_maps:-none}" "$orc_errors"
+fi
+
 # The watchdog: a stopped daemon pets nothing, and systemd restarts it.
 pid_before=$(ct systemctl show -P MainPID "$svc")
 restarts_before=$(ct systemctl show -P NRestarts "$svc")
