@@ -440,6 +440,7 @@ fi
 
 # The watchdog: a stopped daemon pets nothing, and systemd restarts it.
 pid_before=$(ct systemctl show -P MainPID "$svc")
+t_stop=$(elapsed)
 restarts_before=$(ct systemctl show -P NRestarts "$svc")
 ct kill -STOP "$pid_before"
 restarted() {
@@ -448,7 +449,7 @@ restarted() {
     [ "$pid" != 0 ] && [ "$pid" != "$pid_before" ] && [ "$(ct systemctl is-active "$svc")" = active ]
 }
 if wait_for 90 restarted; then
-    ok "SIGSTOP: the watchdog killed porchlightd and systemd restarted it (NRestarts $restarts_before -> $(ct systemctl show -P NRestarts "$svc"))"
+    ok "SIGSTOP: the watchdog killed porchlightd and systemd restarted it in $(($(elapsed) - t_stop)) s (NRestarts $restarts_before -> $(ct systemctl show -P NRestarts "$svc"))"
     diag "$(unit_journal -n 200 | grep -i 'watchdog' | tail -n 3)"
 else
     not_ok "SIGSTOP: the watchdog restarts porchlightd" "$(ct systemctl status "$svc" --no-pager -n 20 2>&1)"
