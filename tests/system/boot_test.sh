@@ -299,7 +299,7 @@ fi
 
 # sysusers made the user at boot, in groups porchlight and video.
 ids=$(ct id porchlight 2>&1)
-if [[ "$ids" == *"(porchlight)"* && "$ids" == *"(video)"* ]] &&
+if [[ "$ids" == *"(porchlight)"* && "$ids" == *"(video)"* && "$ids" == *"(gpio)"* ]] &&
     ct getent passwd porchlight | grep -q ':/var/lib/porchlight:'; then
     ok "systemd-sysusers created user porchlight ($ids)"
 else
@@ -415,14 +415,18 @@ fi
 # PrivateUsers= maps only the service's own user and group into its user
 # namespace; the kernel still checks device access against the real group
 # list, which must keep video (the group of /dev/video*, /dev/media*,
-# /dev/dma_heap/*: without it no camera opens).
+# /dev/dma_heap/*: without it no camera opens) and gpio (/dev/gpiochip*, the
+# doorbell button).
 main_pid=$(ct systemctl show -P MainPID "$svc")
 video_gid=$(ct getent group video | cut -d: -f3)
+gpio_gid=$(ct getent group gpio | cut -d: -f3)
 groups_line=$(ct grep '^Groups:' "/proc/$main_pid/status")
-if [ -n "$video_gid" ] && grep -qw "$video_gid" <<<"${groups_line#Groups:}"; then
-    ok "porchlightd keeps group video ($video_gid) inside its sandbox: $groups_line"
+if [ -n "$video_gid" ] && [ -n "$gpio_gid" ] && grep -qw "$video_gid" <<<"${groups_line#Groups:}" &&
+    grep -qw "$gpio_gid" <<<"${groups_line#Groups:}"; then
+    ok "porchlightd keeps groups video ($video_gid) and gpio ($gpio_gid) inside its sandbox: $groups_line"
 else
-    not_ok "porchlightd keeps group video inside its sandbox" "video is $video_gid; $groups_line"
+    not_ok "porchlightd keeps groups video and gpio inside its sandbox" \
+        "video is $video_gid, gpio $gpio_gid; $groups_line"
 fi
 
 # The sandbox leaves GStreamer working: its ORC JIT compiles SIMD code into

@@ -41,7 +41,7 @@ devices=$(grep '^DeviceAllow=' "$unit" | cut -d= -f2 | cut -d' ' -f1 | sort | tr
 check "DeviceAllow only cameras, media, dma_heap, gpiochip ($devices)" \
     test "$devices" = "char-dma_heap char-gpiochip char-media char-video4linux "
 check "empty CapabilityBoundingSet" grep -qx 'CapabilityBoundingSet=' "$unit"
-for key in Type=notify BusName=org.porchlight.Nvr1 User=porchlight SupplementaryGroups=video \
+for key in Type=notify BusName=org.porchlight.Nvr1 User=porchlight 'SupplementaryGroups=video gpio' \
     StateDirectory=porchlight ConfigurationDirectory=porchlight ProtectSystem=strict \
     Restart=on-failure WatchdogSec=30s MemoryDenyWriteExecute=yes PrivateUsers=yes \
     PrivateMounts=yes ProcSubset=pid; do
@@ -58,6 +58,7 @@ printf 'root:x:0:\nvideo:x:44:\n' >"$root/etc/group"
 check "systemd-sysusers accepts the entry" systemd-sysusers --root="$root" "$sysusers"
 check "user porchlight exists" grep -q '^porchlight:' "$root/etc/passwd"
 check "porchlight is in group video" grep -q '^video:x:44:.*porchlight' "$root/etc/group"
+check "group gpio exists, with porchlight in it" grep -q '^gpio:x:[0-9]*:.*porchlight' "$root/etc/group"
 
 # 5. The Avahi service file is well-formed and announces the web UI.
 check "avahi file parses" xmllint --noout "$avahi"
