@@ -184,6 +184,11 @@ if ! meson install -C "$build" --no-rebuild --quiet --destdir "$root" >"$run/ins
     bail "meson install --destdir failed"
 fi
 
+# What meson installed (before the test adds anything): the overlay's upper
+# layer holds exactly that. A system install touches /usr and /etc only.
+installed=$(cd "$run/upper" && find . -type f -o -type l | sed 's#^\./##' | sort)
+stray=$(grep -v '^usr/\|^etc/' <<<"$installed")
+
 # Test-only settings (see the top of this file).
 mkdir -p "$root/etc/systemd/system/porchlight.service.d" "$root/etc/porchlight/porchlight.conf.d"
 cat >"$root/etc/systemd/system/porchlight.service.d/50-boot-test.conf" <<'EOF'
@@ -287,6 +292,27 @@ esac
 # ---------------------------------------------------------------------------
 # The checks.
 svc=porchlight.service
+
+n_installed=$(grep -c . <<<"$installed")
+if [ -z "$stray" ] && [ "$n_installed" -gt 0 ]; then
+    ok "meson install --destdir put $n_installed files under /usr and /etc only"
+else
+    not_ok "meson install --destdir put files under /usr and /etc only" "$stray"
+fi
+for f in usr/sbin/porchlightd usr/bin/porchlightctl usr/bin/porchlight-vault \
+    usr/lib/systemd/system/porchlight.service usr/lib/sysusers.d/porchlight.conf \
+    usr/share/dbus-1/system.d/org.porchlight.Nvr1.conf usr/share/dbus-1/interfaces/org.porchlight.Nvr1.xml \
+    usr/lib/udev/rules.d/70-porchlight-dma-heap.rules usr/lib/udev/rules.d/70-porchlight-gpio.rules \
+    etc/avahi/services/porchlight.service etc/porchlight/porchlight.toml usr/share/porchlight/www/index.html \
+    usr/share/man/man8/porchlightd.8 usr/share/man/man1/porchlightctl.1 \
+    usr/share/man/man1/porchlight-vault.1 usr/share/man/man5/porchlight.toml.5; do
+    grep -qx "$f" <<<"$installed" || missing_files+=" /$f"
+done
+if [ -z "${missing_files:-}" ]; then
+    ok "the install has the programs, unit, sysusers, bus policy and interface, udev rules, Avahi file, config, web UI and man pages"
+else
+    not_ok "the install has everything the appliance needs" "missing:${missing_files}"
+fi
 unit_journal() { ct journalctl -u "$svc" --no-pager -o cat "$@"; }
 
 # Every program finds its libraries in the root filesystem.
