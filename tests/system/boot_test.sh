@@ -391,6 +391,30 @@ else
     not_ok "porchlightctl status works" "$ctl_out"
 fi
 
+# systemctl reload (ExecReload= sends SIGHUP): the same process re-reads the
+# configuration; a broken file is reported with its place and changes nothing.
+pid_reload=$(ct systemctl show -P MainPID "$svc")
+ct systemctl reload "$svc"
+reloaded() { unit_journal -n 30 | grep -q 'reloading the configuration'; }
+if wait_for 20 reloaded && [ "$(ct systemctl show -P MainPID "$svc")" = "$pid_reload" ] &&
+    [ "$(ct systemctl is-active "$svc")" = active ]; then
+    ok "systemctl reload: the same porchlightd re-reads its configuration"
+else
+    not_ok "systemctl reload: the same porchlightd re-reads its configuration" "$(unit_journal -n 20)"
+fi
+# (Written from inside: the container's root is an overlay of $root.)
+ct sh -c "printf '[storage]\\nsegment_seconds = 1\\n' >/etc/porchlight/porchlight.conf.d/90-broken.toml"
+ct systemctl reload "$svc"
+refused() { unit_journal -n 30 | grep -q 'still running on the previous one'; }
+if wait_for 20 refused && unit_journal -n 30 | grep -q '90-broken.toml:2:' &&
+    [ "$(ct systemctl show -P MainPID "$svc")" = "$pid_reload" ] &&
+    [ "$(ct systemctl is-active "$svc")" = active ]; then
+    ok "systemctl reload with a broken drop-in: refused with FILE:LINE, still running: $(unit_journal -n 30 | grep -m1 '90-broken.toml')"
+else
+    not_ok "systemctl reload with a broken drop-in is refused and changes nothing" "$(unit_journal -n 20)"
+fi
+ct rm -f /etc/porchlight/porchlight.conf.d/90-broken.toml
+
 # The web UI on loopback, HTTPS with the certificate made at first start.
 web=https://127.0.0.1:8443
 page=$(ct curl -ksS --max-time 20 "$web/" 2>&1)
