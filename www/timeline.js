@@ -169,7 +169,36 @@ export function timelinePage(ctx) {
 
     const dayFromUs = () => day.getTime() * 1000;
     const dayToUs = () => addDays(day, 1).getTime() * 1000;
-    const xOf = (us) => ((us - dayFromUs()) / (dayToUs() - dayFromUs())) * 1000;
+    // The bar shows the whole day, or a zoomed window of it: on a phone a
+    // pixel of the whole day is about four minutes.
+    const zoomSelect = h("select", { id: "tl-zoom" },
+        h("option", { value: "0" }, "Whole day"),
+        h("option", { value: "3600" }, "1 hour"),
+        h("option", { value: "600" }, "10 minutes"));
+    const hours = h("div", { class: "tl-hours", "aria-hidden": "true" });
+    let spanUs = 0;      // 0: the whole day
+    let centerUs = 0;    // middle of a zoomed window
+    function viewFromUs() {
+        if (!spanUs)
+            return dayFromUs();
+        return Math.min(dayToUs() - spanUs, Math.max(dayFromUs(), centerUs - spanUs / 2));
+    }
+    const viewToUs = () => (spanUs ? viewFromUs() + spanUs : dayToUs());
+    const xOf = (us) => ((us - viewFromUs()) / (viewToUs() - viewFromUs())) * 1000;
+    /** Keep \a us in a zoomed window: recentre when it leaves. */
+    function follow(us) {
+        if (spanUs && (us < viewFromUs() || us > viewToUs()))
+            centerUs = us;
+    }
+    function latestUs() {
+        const last = data.ranges[data.ranges.length - 1];
+        return last ? last.endUs : Math.min(Date.now() * 1000, dayToUs());
+    }
+    zoomSelect.addEventListener("change", () => {
+        spanUs = Number(zoomSelect.value) * 1e6;
+        centerUs = cursorUs || latestUs();
+        draw();
+    });
 
     function failed(e) {
         if (stopped)
@@ -181,15 +210,21 @@ export function timelinePage(ctx) {
 
     function draw() {
         const parts = [];
-        // Hours: a tick and a label every 3 h (6 h is enough on a phone).
-        for (let hour = 0; hour <= 24; hour += 3) {
-            const x = (hour / 24) * 1000;
-            parts.push(svg("line", { x1: x, x2: x, y1: 0, y2: 60, class: "tl-tick" }));
-        }
+        // Ticks at a round step, about eight across; five time labels under the bar.
+        const from = viewFromUs(), to = viewToUs();
+        const step = [60e6, 300e6, 600e6, 1800e6, 3600e6, 10800e6].find((t) => (to - from) / t <= 9);
+        for (let t = Math.ceil(from / step) * step; t <= to; t += step)
+            parts.push(svg("line", { x1: xOf(t), x2: xOf(t), y1: 0, y2: 60, class: "tl-tick" }));
+        hours.replaceChildren(...[0, 1, 2, 3, 4].map((i) =>
+            h("span", {}, i === 4 && !spanUs ? "24:00" : clock(from + (i / 4) * (to - from), false))));
         for (const r of data.ranges) {
             const x1 = Math.max(0, xOf(r.startUs));
             const x2 = Math.min(1000, xOf(r.endUs));
-            parts.push(svg("rect", { x: x1, y: 18, width: Math.max(1.5, x2 - x1), height: 24,
+            if (x2 < 0 || x1 > 1000)
+                continue;
+            // At least 4 units (a pixel or two) wide, so a short recording shows.
+            parts.push(svg("rect", { x: Math.min(x1, 996), y: 18, width: Math.max(4, x2 - x1),
+                height: 24,
                 class: r.writing ? "tl-range writing" : "tl-range",
                 "data-start-us": r.startUs, "data-end-us": r.endUs }));
         }
@@ -253,6 +288,7 @@ export function timelinePage(ctx) {
 
     async function playAt(us) {
         cursorUs = us;
+        follow(us);
         draw();
         showError(error, "");
         status.textContent = `Loading ${clock(us)}…`;
@@ -284,7 +320,7 @@ export function timelinePage(ctx) {
     function usAtPointer(event) {
         const box = axis.getBoundingClientRect();
         const f = Math.min(1, Math.max(0, (event.clientX - box.left) / box.width));
-        return dayFromUs() + f * (dayToUs() - dayFromUs());
+        return viewFromUs() + f * (viewToUs() - viewFromUs());
     }
     let dragging = false;
     axis.addEventListener("pointerdown", (e) => {
@@ -307,12 +343,13 @@ export function timelinePage(ctx) {
         playAt(snap(usAtPointer(e)));
     });
     axis.addEventListener("keydown", (e) => {
-        const step = e.shiftKey ? 600e6 : 60e6;
+        const step = (e.shiftKey ? 10 : 1) * (spanUs && spanUs <= 600e6 ? 10e6 : 60e6);
         if (!cursorUs)
             cursorUs = data.ranges.length ? data.ranges[0].startUs : dayFromUs();
         if (e.key === "ArrowLeft" || e.key === "ArrowRight") {
             cursorUs = Math.min(dayToUs(), Math.max(dayFromUs(),
                 cursorUs + (e.key === "ArrowLeft" ? -step : step)));
+            follow(cursorUs);
             draw();
             status.textContent = `${clock(cursorUs)}: press Enter to play.`;
             e.preventDefault();
@@ -327,6 +364,7 @@ export function timelinePage(ctx) {
             return;
         playhead.textContent = `On screen: ${clock(now)}`;
         cursorUs = now;
+        follow(now);
         if (!dragging)
             draw();
     });
@@ -361,13 +399,13 @@ export function timelinePage(ctx) {
             h("h1", { id: "tl-h", tabindex: "-1" }, "Timeline"),
             h("div", { class: "tl-controls" },
                 h("div", { class: "field" }, h("label", { for: cameraId }, "Camera"), cameraSelect),
-                h("div", { class: "actions" }, prev, dayLabel, next)),
+                h("div", { class: "actions" }, prev, dayLabel, next),
+                h("div", { class: "field" }, h("label", { for: "tl-zoom" }, "Show"), zoomSelect)),
             error,
             axis,
-            h("div", { class: "tl-hours", "aria-hidden": "true" },
-                ...[0, 6, 12, 18, 24].map((hr) => h("span", {}, `${String(hr).padStart(2, "0")}:00`))),
+            hours,
             h("p", { class: "hint" }, "▬ recorded · ▼ ring · ▲ motion. Click or drag on the bar to " +
-                "play from that moment; with the keyboard: arrows (Shift for 10 min), then Enter."),
+                "play from that moment; with the keyboard: arrows (Shift: ten steps), then Enter."),
             video, playhead,
             h("div", { class: "actions" }, nextEvent),
             status,
