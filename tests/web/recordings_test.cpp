@@ -401,6 +401,35 @@ TEST_F(RecordingsTest, ADamagedSegmentIsSkippedAndPlaybackGoesOn) {
     EXPECT_EQ(e.body.size(), *e.response.streamLength);
 }
 
+TEST_F(RecordingsTest, ExportOfAnEventCoversItWithItsPreRoll) {
+    writeSegment(1, 0, 100);
+    writeSegment(2, 100, 100);
+    storage::EventRow ring;
+    ring.camera = "door";
+    ring.kind = storage::EventKind::Ring;
+    ring.startUs = ring.endUs = kT0 + 9'000'000;
+    auto id = index_->addEvent(ring);
+    ASSERT_TRUE(id.hasValue());
+    Got g = fetch("/api/export", {{"event", std::to_string(*id)}});
+    ASSERT_EQ(g.response.status, 200u) << g.response.body;
+    EXPECT_TRUE(g.complete);
+    EXPECT_EQ(g.body.size(), *g.response.streamLength);
+    EXPECT_NE(header(g.response, "Content-Disposition").find("-event" + std::to_string(*id)),
+              std::string::npos);
+    auto entries = audit_->entries(0, 1);
+    ASSERT_TRUE(entries.hasValue());
+    EXPECT_EQ((*entries)[0]["kind"], "export");
+    EXPECT_EQ((*entries)[0]["detail"]["event"], *id);
+    // 5 s before the ring (4 s, a keyframe) to 10 s after it (19 s).
+    EXPECT_EQ((*entries)[0]["detail"]["fromUs"], kT0 + 4'000'000);
+    EXPECT_EQ((*entries)[0]["detail"]["toUs"], kT0 + 19'000'000);
+    EXPECT_NEAR((*entries)[0]["detail"]["seconds"].get<double>(), 15.0, 0.01);
+    // An event that does not exist, or mixed with a range, is refused.
+    EXPECT_EQ(call("/api/export", {{"event", "999"}}).status, 404u);
+    EXPECT_EQ(call("/api/export", {{"event", std::to_string(*id)}, {"camera", "door"}}).status,
+              400u);
+}
+
 TEST_F(RecordingsTest, NothingToPlayIs404) {
     writeSegment(1, 0, 100);
     Response r = call("/api/playback", {{"camera", "door"}, {"from", us(kT0 + 60'000'000)}});
