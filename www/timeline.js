@@ -133,7 +133,10 @@ class Player {
         const b = v.buffered;
         for (let i = 0; i + 1 < b.length; ++i)
             if (v.currentTime >= b.end(i) - 0.15 && v.currentTime < b.start(i + 1)) {
+                const fromUs = this.startUs + b.end(i) * 1e6;
+                const toUs = this.startUs + b.start(i + 1) * 1e6;
                 v.currentTime = b.start(i + 1);
+                this.onGap?.(fromUs, toUs);
                 return;
             }
     }
@@ -159,6 +162,17 @@ export function timelinePage(ctx) {
         "aria-valuemax": "86400", "aria-valuenow": "0" }, track);
     const eventList = h("ul", { class: "tl-events", id: "tl-events" });
     const player = new Player(video, (text) => { status.textContent = text; });
+    // A gap in what was played where the index says there is a recording:
+    // video that could not be decrypted (the daemon's log names the file).
+    player.onGap = (fromUs, toUs) => {
+        const recorded = data.ranges.reduce((n, r) =>
+            n + Math.max(0, Math.min(r.endUs, toUs) - Math.max(r.startUs, fromUs)), 0);
+        const seconds = ((toUs - fromUs) / 1e6).toFixed(1);
+        status.textContent = recorded > 2e6
+            ? `Skipped ${seconds} s from ${clock(fromUs)} that could not be read (damaged?); ` +
+              "porchlightd's log names the file."
+            : `Jumped over ${seconds} s without recording, to ${clock(toUs)}.`;
+    };
 
     let day = dayStart(new Date());
     let camera = "";
