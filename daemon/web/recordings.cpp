@@ -1070,12 +1070,16 @@ void Recordings::playback(const Request& request, Session& session, std::weak_pt
         return respond(
             jsonError(503, "the recordings index is not open yet; try again in a moment"));
     auto source = std::make_shared<PlaybackSource>(shared_, session, alive, camera, fromUs);
-    shared_->record(
-        "playback", session.client,
-        {{"camera", camera}, {"fromUs", fromUs}, {"from", utcText(fromUs, "%Y-%m-%dT%H:%M:%SZ")}});
-    source->prime([source, respond = std::move(respond)](bool ok, std::string problem) {
+    source->prime([source, shared = shared_, camera, fromUs, client = session.client,
+                   respond = std::move(respond)](bool ok, std::string problem) {
         if (!ok)
             return respond(jsonError(404, problem.empty() ? "nothing to play there" : problem));
+        // Recorded once the video is found, before the first byte is sent.
+        shared->record("playback", client,
+                       {{"camera", camera},
+                        {"fromUs", fromUs},
+                        {"from", utcText(fromUs, "%Y-%m-%dT%H:%M:%SZ")},
+                        {"startUs", source->baseUs()}});
         Response r;
         r.contentType = "video/mp4";
         r.headers.emplace_back("X-Porchlight-Start-Us", std::to_string(source->baseUs()));
