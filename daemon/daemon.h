@@ -91,6 +91,8 @@ public:
     std::vector<Camera*> cameras() const;
     const std::string& stateDir() const { return stateDir_; }
     storage::Storage* storage() const { return storage_.get(); }
+    /// The loop everything runs on (the web API's timers use it).
+    boost::asio::io_context& io() const { return io_; }
 
 private:
     std::vector<CameraConfig> camerasToRun(const Config& config);

@@ -4,6 +4,8 @@
 import { api, setCsrf } from "./api.js";
 import { setupPage, recoveryKeyPage, loginPage } from "./auth.js";
 import { livePage, auditPage, notBuiltPage } from "./pages.js";
+import { timelinePage } from "./timeline.js";
+import { exportPage } from "./export.js";
 
 const view = document.getElementById("view");
 const nav = document.getElementById("nav");
@@ -11,10 +13,8 @@ const version = document.getElementById("version");
 
 const pages = {
     live: livePage,
-    timeline: notBuiltPage("Timeline", "a day at a time per camera, the recorded ranges and " +
-        "the rings and motion events, with a click to play from any moment."),
-    export: notBuiltPage("Export", "choosing a time range or an event and downloading it " +
-        "as a standard MP4 file, with each export recorded in the audit log."),
+    timeline: timelinePage,
+    export: exportPage,
     settings: notBuiltPage("Settings", "each camera's recording mode, retention by age and " +
         "size, motion zones, privacy masks and the passphrase change."),
     audit: auditPage,

@@ -109,7 +109,16 @@ std::string sessionCookie(const std::string& token) {
 }
 
 Api::Api(Daemon& daemon, Auth& auth, audit::AuditLog& audit)
-    : daemon_(daemon), auth_(auth), audit_(audit) {}
+    : daemon_(daemon),
+      auth_(auth),
+      audit_(audit),
+      recordings_(std::make_unique<Recordings>(
+          daemon.io(), daemon.stateDir(),
+          [this]() -> storage::Index* {
+              auto* s = daemon_.storage();
+              return s ? &s->index() : nullptr;
+          },
+          [this](const std::string& id) { return daemon_.camera(id) != nullptr; }, audit)) {}
 
 void Api::handle(const Request& request, std::function<void(Response)> respond) {
     const std::string& path = request.path;
@@ -139,6 +148,8 @@ void Api::handle(const Request& request, std::function<void(Response)> respond) 
     }
     if (path == "/api/session" && request.method == "GET")
         return respond(json({{"csrf", session->csrf}}));
+    if (Recordings::handles(path))
+        return recordings_->handle(request, *session, session->alive, std::move(respond));
     if (path == "/api/cameras" && request.method == "GET")
         return respond(cameras());
     if (path == "/api/audit" && request.method == "GET")

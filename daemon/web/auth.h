@@ -40,6 +40,8 @@ struct Session {
     Clock::TimePoint created;
     Clock::TimePoint lastSeen;
     keys::OwnerKeyPair key;
+    /// Expires with the session: streams that use \a key hold a weak_ptr to it.
+    std::shared_ptr<int> alive = std::make_shared<int>(0);
 };
 
 struct SetupResult {

@@ -4,8 +4,11 @@
 // quickly; the server translates between these and Beast's messages.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,12 +25,35 @@ struct Request {
     bool secure = false;        // arrived over TLS
 };
 
+/// A response body made piece by piece (playback, export): the server asks
+/// for the next piece only once the previous one is written, so a slow
+/// client slows the producer down instead of filling memory.
+class BodySource {
+public:
+    struct Piece {
+        std::string data;
+        bool last = false;    // the body ends after \a data
+        bool failed = false;  // cannot go on: the connection is cut (the body is incomplete)
+    };
+    virtual ~BodySource();
+    /// Produce the next piece and hand it to \a give on the loop thread,
+    /// exactly once, now or later, unless cancel() came first.
+    virtual void next(std::function<void(Piece)> give) = 0;
+    /// The client went away or the server is closing: stop working; a
+    /// pending \a give may be dropped without a call.
+    virtual void cancel() = 0;
+};
+
 struct Response {
     unsigned status = 200;
     std::string contentType = "application/json";
     std::string body;
     /// Extra headers (Set-Cookie, ...); the server adds the security headers itself.
     std::vector<std::pair<std::string, std::string>> headers;
+    /// When set, \a body is ignored and the body comes from here: chunked,
+    /// or with Content-Length when \a streamLength is known.
+    std::shared_ptr<BodySource> stream;
+    std::optional<uint64_t> streamLength;
 };
 
 /// {"error": message}, with \a message written for a person.

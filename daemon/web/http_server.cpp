@@ -98,6 +98,7 @@ std::string jsonString(std::string_view text) {
 }
 
 Handler::~Handler() = default;
+BodySource::~BodySource() = default;
 
 class ConnectionBase {
 public:
@@ -262,6 +263,7 @@ public:
             state_->connections.insert(this);
     }
     ~Connection() override {
+        cancelStream();
         if (refuse_)
             --state_->refusing;
         else
@@ -287,6 +289,7 @@ public:
     }
 
     void close() override {
+        cancelStream();
         beast::error_code ec;
         beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ec);
         beast::get_lowest_layer(stream_).close();
@@ -399,6 +402,8 @@ private:
     }
 
     void send(Response r, bool keepAlive, bool headOnly) {
+        if (r.stream && !headOnly)
+            return sendStream(std::move(r), keepAlive);
         auto res = std::make_shared<http::response<http::string_body>>();
         res->version(11);
         res->result(r.status);
@@ -485,6 +490,119 @@ private:
     beast::flat_buffer buffer_;
     std::array<char, 4096> discard_;
     std::optional<http::request_parser<http::string_body>> parser_;
+
+    // ---- Streamed bodies (playback, export): see BodySource in http.h.
+    // One piece is written at a time and the next is asked for only when it
+    // is out, so the socket's pace sets the producer's. A write that fails
+    // (the client went away) or close() cancels the source.
+
+    void sendStream(Response r, bool keepAlive) {
+        auto res = std::make_shared<http::response<http::empty_body>>();
+        res->version(11);
+        res->result(r.status);
+        res->set(http::field::server, "porchlightd");
+        res->set(http::field::content_type, r.contentType);
+        res->set("Content-Security-Policy", kContentSecurityPolicy);
+        res->set("X-Content-Type-Options", "nosniff");
+        res->set("Referrer-Policy", "no-referrer");
+        res->set("X-Frame-Options", "DENY");
+        if (secure_)
+            res->set("Strict-Transport-Security", "max-age=31536000");
+        bool hasCacheControl = false;
+        for (auto& [name, value] : r.headers) {
+            res->insert(name, value);
+            hasCacheControl |= beast::iequals(name, "cache-control");
+        }
+        if (!hasCacheControl)
+            res->set(http::field::cache_control, "no-store");
+        res->keep_alive(keepAlive);
+        if (r.streamLength)
+            res->content_length(*r.streamLength);
+        else
+            res->chunked(true);
+        streamSource_ = std::move(r.stream);
+        streamLeft_ = r.streamLength;
+        auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*res);
+        beast::get_lowest_layer(stream_).expires_after(kWriteTimeout);
+        http::async_write_header(
+            stream_, *sr,
+            [self = this->shared_from_this(), res, sr, keepAlive](beast::error_code ec, size_t) {
+                if (ec)
+                    return self->close();
+                self->nextPiece(keepAlive);
+            });
+    }
+
+    void nextPiece(bool keepAlive) {
+        auto source = streamSource_;
+        if (!source)
+            return;  // cancelled
+        // Waiting for the producer is not a stalled write: no timeout then.
+        beast::get_lowest_layer(stream_).expires_never();
+        source->next([self = this->shared_from_this(), source, keepAlive](BodySource::Piece piece) {
+            if (self->streamSource_ != source)
+                return;  // cancelled meanwhile
+            self->writePiece(std::move(piece), keepAlive);
+        });
+    }
+
+    void writePiece(BodySource::Piece piece, bool keepAlive) {
+        if (piece.failed) {
+            PL_LOG(WebLog, Info) << client_ << ": a streamed answer stopped before its end";
+            return close();
+        }
+        auto data = std::make_shared<std::string>(std::move(piece.data));
+        const bool last = piece.last;
+        auto done = [self = this->shared_from_this(), data, keepAlive, last](beast::error_code ec,
+                                                                             size_t) {
+            if (ec) {
+                PL_LOG(WebLog, Debug) << self->client_ << " left during a streamed answer";
+                return self->close();
+            }
+            if (!last)
+                return self->nextPiece(keepAlive);
+            self->streamSource_.reset();
+            if (!keepAlive)
+                return self->finish();
+            self->readRequest(kIdleTimeout);
+        };
+        beast::get_lowest_layer(stream_).expires_after(kWriteTimeout);
+        if (streamLeft_) {
+            // Content-Length was promised: exactly that many bytes, or a cut connection.
+            if (data->size() > *streamLeft_ || (last && data->size() != *streamLeft_)) {
+                PL_LOG(WebLog, Warning) << client_ << ": a streamed answer's length is wrong";
+                return close();
+            }
+            *streamLeft_ -= data->size();
+            if (data->empty())
+                return asio::post(stream_.get_executor(),
+                                  [done = std::move(done)]() mutable { done({}, 0); });
+            asio::async_write(stream_, asio::buffer(*data), std::move(done));
+        } else if (last) {
+            if (data->empty())
+                asio::async_write(stream_, http::make_chunk_last(), std::move(done));
+            else
+                asio::async_write(stream_,
+                                  beast::buffers_cat(http::make_chunk(asio::buffer(*data)),
+                                                     http::make_chunk_last()),
+                                  std::move(done));
+        } else if (data->empty()) {
+            // An empty chunk would end the body: skip it.
+            asio::post(stream_.get_executor(), [done = std::move(done)]() mutable { done({}, 0); });
+        } else {
+            asio::async_write(stream_, http::make_chunk(asio::buffer(*data)), std::move(done));
+        }
+    }
+
+    void cancelStream() {
+        if (auto source = std::move(streamSource_)) {
+            streamSource_.reset();
+            source->cancel();
+        }
+    }
+
+    std::shared_ptr<BodySource> streamSource_;
+    std::optional<uint64_t> streamLeft_;
 };
 
 void accept(const std::shared_ptr<ServerState>& state, size_t index) {

@@ -2,7 +2,8 @@
 // End-to-end test of Porchlight's web UI: a real porchlightd on 127.0.0.1 with
 // a test camera and a fresh state dir, driven through Debian's chromium with
 // playwright-core. First-run setup with the code from the daemon's log, the
-// recovery key shown once, Live, the pages not built yet, Audit, logout (the
+// recovery key shown once, Live, Timeline (plays the recording, seek time
+// measured), Export (an MP4 ffprobe reads), Audit, logout (the
 // API then answers 401), failed logins up to the rate limit, login again.
 //
 // Environment:
@@ -306,13 +307,114 @@ try {
         await shot(page, "live");
     });
 
-    await step("Timeline, Export and Settings say they are not built yet", async () => {
+    await step("Settings says it is not built yet", async () => {
         const nav = page.getByRole("navigation", { name: "Main" });
-        for (const name of ["Timeline", "Export", "Settings"]) {
-            await nav.getByRole("link", { name, exact: true }).click();
-            await page.getByRole("heading", { name, level: 1 }).waitFor();
-            await page.getByText("Not built yet:").waitFor();
-            expect(page.url().endsWith(`#/${name.toLowerCase()}`), `URL is ${page.url()}`);
+        await nav.getByRole("link", { name: "Settings", exact: true }).click();
+        await page.getByRole("heading", { name: "Settings", level: 1 }).waitFor();
+        await page.getByText("Not built yet:").waitFor();
+        expect(page.url().endsWith("#/settings"), `URL is ${page.url()}`);
+    });
+
+    let recorded = null;
+    await step("Timeline shows today's recording and plays it (screenshot)", async () => {
+        const nav = page.getByRole("navigation", { name: "Main" });
+        await nav.getByRole("link", { name: "Timeline", exact: true }).click();
+        await page.getByRole("heading", { name: "Timeline", level: 1 }).waitFor();
+        // The segment being written shows once it holds a fragment; the page
+        // looks again every 10 s.
+        const range = page.locator("#tl-axis rect.tl-range").first();
+        await range.waitFor({ state: "attached", timeout: 30000 });
+        recorded = {
+            startUs: Number(await range.getAttribute("data-start-us")),
+            endUs: Number(await range.getAttribute("data-end-us")),
+        };
+        expect(recorded.endUs > recorded.startUs, `empty range ${JSON.stringify(recorded)}`);
+        // Click where the recording is on the day's bar: it plays from there.
+        const axis = await page.locator("#tl-axis").boundingBox();
+        const dayStart = new Date(); dayStart.setUTCHours(0, 0, 0, 0);
+        const f = (recorded.startUs / 1000 - dayStart.getTime()) / 86400000;
+        await page.mouse.click(axis.x + f * axis.width, axis.y + axis.height / 2);
+        await page.waitForFunction(() => {
+            const v = document.getElementById("tl-video");
+            return v && v.videoWidth > 0 && v.currentTime > 0;
+        }, null, { timeout: kStepTimeoutMs });
+        const t1 = await page.evaluate(() => document.getElementById("tl-video").currentTime);
+        await page.waitForFunction((t) => document.getElementById("tl-video").currentTime > t + 0.5,
+            t1, { timeout: 10000 });
+        const width = await page.evaluate(() => document.getElementById("tl-video").videoWidth);
+        expect(width === 320, `videoWidth is ${width}`);
+        await page.getByText(/On screen: /).waitFor();
+        // Zoomed in, the recording is a bar, not a pixel.
+        await page.getByLabel("Show", { exact: true }).selectOption("600");
+        // (The page looks for more of the day every 10 s.)
+        await page.waitForFunction(
+            () => document.querySelector("#tl-axis rect.tl-range")?.getBoundingClientRect().width > 5,
+            null, { timeout: 25000 });
+        await shot(page, "timeline");
+        await page.getByLabel("Show", { exact: true }).selectOption("0");
+    });
+
+    await step("seeking shows the first frame quickly (measured in the browser)", async () => {
+        // Each click is a new request: decrypt from the keyframe before the
+        // moment, MediaSource, first decoded frame (requestVideoFrameCallback).
+        const runs = Number(process.env.PORCHLIGHT_E2E_SEEKS || 5);
+        const axis = await page.locator("#tl-axis").boundingBox();
+        const dayStart = new Date(); dayStart.setUTCHours(0, 0, 0, 0);
+        const f = (recorded.startUs / 1000 - dayStart.getTime()) / 86400000;
+        const times = [];
+        for (let i = 0; i < runs; i++) {
+            await page.mouse.click(axis.x + f * axis.width, axis.y + axis.height / 2);
+            const ms = await page.waitForFunction(
+                () => document.getElementById("tl-video").dataset.seekMs || false,
+                null, { timeout: kStepTimeoutMs });
+            times.push(Number(await ms.jsonValue()));
+        }
+        times.sort((a, b) => a - b);
+        console.log(`  seek to first frame: median ${times[Math.floor(times.length / 2)]} ms, ` +
+            `min ${times[0]} ms, max ${times[times.length - 1]} ms over ${runs} clicks`);
+    });
+
+    await step("Export downloads an MP4 that ffprobe accepts (screenshot)", async () => {
+        const nav = page.getByRole("navigation", { name: "Main" });
+        await nav.getByRole("link", { name: "Export", exact: true }).click();
+        await page.getByRole("heading", { name: "Export", level: 1 }).waitFor();
+        await page.locator("#ex-camera option[value=door]").waitFor({ state: "attached" });
+        // The browser runs in UTC: datetime-local takes the ISO time without the zone.
+        const local = (us) => new Date(us / 1000).toISOString().slice(0, 19);
+        // Wait until 5 s past the start are on the disk (the page loaded the
+        // range when it was young).
+        await page.waitForFunction(async (startUs) => {
+            const r = await fetch(`/api/recordings?camera=door&from=${startUs}&to=${startUs + 3600e6}`)
+                .then((x) => x.json());
+            return r.ranges.length && r.ranges[0].endUs >= startUs + 6e6;
+        }, recorded.startUs, { timeout: 20000, polling: 500 });
+        const fromUs = recorded.startUs + 1e6;
+        const toUs = fromUs + 4e6;
+        await page.getByLabel("From", { exact: true }).fill(local(fromUs));
+        await page.getByLabel("To", { exact: true }).fill(local(toUs));
+        await shot(page, "export");
+        const [download] = await Promise.all([
+            page.waitForEvent("download"),
+            page.getByRole("button", { name: "Download MP4" }).click(),
+        ]);
+        expect(/^porchlight-door-.*\.mp4$/.test(download.suggestedFilename()),
+            `downloaded ${download.suggestedFilename()}`);
+        const file = await download.path();
+        const bytes = fs.readFileSync(file);
+        expect(bytes.subarray(4, 8).toString() === "ftyp", "the download is not an MP4");
+        const ffprobe = ["/usr/bin/ffprobe", "/usr/local/bin/ffprobe"].find((p) => fs.existsSync(p));
+        if (ffprobe) {
+            const { execFileSync } = await import("node:child_process");
+            const out = execFileSync(ffprobe, ["-v", "error", "-show_entries",
+                "format=duration:stream=codec_name,width", "-of", "default=nw=1", file]).toString();
+            expect(/codec_name=h264/.test(out) && /width=320/.test(out),
+                `ffprobe says:\n${out}`);
+            const duration = Number((out.match(/duration=([\d.]+)/) || [])[1]);
+            // From the keyframe at or before "From" (2 s apart here) to "To".
+            expect(duration >= 3.5 && duration <= 6.5, `duration ${duration} s`);
+            console.log(`  export: ${bytes.length} bytes, ${duration} s (ffprobe)`);
+        } else {
+            console.log("  (no ffprobe: only the MP4 signature checked)");
         }
     });
 
@@ -323,6 +425,8 @@ try {
         await page.locator('#audit-rows tr[data-kind="setup"]').waitFor();
         const kinds = await page.locator("#audit-rows tr").evaluateAll(
             (rows) => rows.map((r) => r.dataset.kind));
+        expect(kinds.includes("playback") && kinds.includes("export"),
+            `no playback or export entry in ${kinds}`);
         expect(kinds.includes("login_failed"), `no login_failed entry in ${kinds}`);
         expect(kinds.indexOf("setup") < kinds.indexOf("login_failed"),
             `not newest first: ${kinds}`);

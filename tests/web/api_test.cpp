@@ -102,6 +102,10 @@ TEST_F(ApiTest, WithoutASessionEverythingButStateSetupAndLoginIs401) {
         EXPECT_EQ(call("GET", path).status, 401u) << path;
     EXPECT_EQ(call("POST", "/api/logout").status, 401u);
     EXPECT_EQ(call("DELETE", "/api/cameras").status, 401u);
+    // The recordings routes too, well-formed or not.
+    for (const char* path : {"/api/recordings", "/api/playback", "/api/export",
+                             "/api/events/1/snapshot", "/api/events/x/snapshot"})
+        EXPECT_EQ(call("GET", path).status, 401u) << path;
     // A made-up cookie is no session.
     cookie_ = "porchlight_session=forged";
     EXPECT_EQ(call("GET", "/api/cameras", "", session()).status, 401u);
@@ -155,6 +159,16 @@ TEST_F(ApiTest, StateChangesNeedTheCsrfTokenAndLogoutEndsTheSession) {
     EXPECT_EQ(out.status, 200u);
     EXPECT_NE(cookieOf(out).find("porchlight_session="), std::string::npos);
     EXPECT_EQ(call("GET", "/api/cameras", "", session()).status, 401u) << "reused after logout";
+}
+
+TEST_F(ApiTest, RecordingsRoutesNeedTheSessionThenCheckTheirParameters) {
+    setUp();
+    // With a session the recordings API answers, and says which parameter is wrong.
+    auto r = call("GET", "/api/recordings", "", session());
+    EXPECT_EQ(r.status, 400u) << r.body;
+    EXPECT_EQ(nlohmann::json::parse(r.body)["parameter"], "camera") << r.body;
+    // (No storage in this test: the daemon is not started.)
+    EXPECT_NE(call("GET", "/api/events/1/snapshot", "", session()).status, 401u);
 }
 
 TEST_F(ApiTest, LoginBacksOffAfterFailuresAndEverythingIsAudited) {

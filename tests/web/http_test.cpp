@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -26,9 +27,18 @@ using tcp = asio::ip::tcp;
 class FakeApi : public Handler {
 public:
     void handle(const Request& request, std::function<void(Response)> respond) override {
+        std::shared_ptr<BodySource> stream;
         {
             std::lock_guard lock(mutex_);
             requests_.push_back(request);
+            stream = stream_;
+        }
+        if (stream) {
+            Response r;
+            r.contentType = "video/mp4";
+            r.stream = stream;
+            r.streamLength = streamLength_;
+            return respond(std::move(r));
         }
         Response r;
         r.body = "{\"ok\": true}";
@@ -38,8 +48,16 @@ public:
         std::lock_guard lock(mutex_);
         return requests_;
     }
+    /// Later /api/ requests are answered with this streamed body.
+    void answerWith(std::shared_ptr<BodySource> stream, std::optional<uint64_t> length = {}) {
+        std::lock_guard lock(mutex_);
+        stream_ = std::move(stream);
+        streamLength_ = length;
+    }
 
 private:
+    std::shared_ptr<BodySource> stream_;
+    std::optional<uint64_t> streamLength_;
     std::mutex mutex_;
     std::vector<Request> requests_;
 };
@@ -129,6 +147,51 @@ protected:
     std::unique_ptr<HttpServer> server_;
     uint16_t port_ = 0;
 };
+
+/// \a pieces pieces of \a size bytes ('a', 'b', ...), each made later on the
+/// loop as a worker's result would be; 0 pieces: no end.
+class TestSource : public BodySource {
+public:
+    TestSource(asio::io_context& io, int pieces, size_t size)
+        : io_(io), pieces_(pieces), size_(size) {}
+    void next(std::function<void(Piece)> give) override {
+        ++asked;
+        asio::post(io_, [this, give = std::move(give)] {
+            if (cancelled)
+                return;
+            const int i = made++;
+            give(Piece{std::string(size_, static_cast<char>('a' + i % 26)), i + 1 == pieces_,
+                       false});
+        });
+    }
+    void cancel() override { cancelled = true; }
+    std::atomic<int> asked{0};
+    std::atomic<int> made{0};
+    std::atomic<bool> cancelled{false};
+
+private:
+    asio::io_context& io_;
+    int pieces_;
+    size_t size_;
+};
+
+/// Decodes a chunked body; false when it is not well-formed or not ended.
+bool unchunk(const std::string& body, std::string& out) {
+    size_t at = 0;
+    for (;;) {
+        size_t eol = body.find("\r\n", at);
+        if (eol == std::string::npos)
+            return false;
+        const size_t n = std::stoul(body.substr(at, eol - at), nullptr, 16);
+        at = eol + 2;
+        if (n == 0)
+            return body.substr(at) == "\r\n";
+        if (at + n + 2 > body.size())
+            return false;
+        out += body.substr(at, n);
+        at += n + 2;
+    }
+}
 
 void expectSecurityHeaders(const Reply& r) {
     EXPECT_TRUE(r.hasHeader("Content-Security-Policy: default-src 'self'; script-src 'self';"))
@@ -349,6 +412,88 @@ TEST_F(WebServer, OwnerCertificateReplacesTheGeneratedOne) {
     EXPECT_EQ(
         missing.error().message.rfind("cannot read [web] certificate /nonexistent/cert.pem", 0), 0u)
         << missing.error().message;
+}
+
+TEST_F(WebServer, StreamedBodyIsChunkedPieceByPiece) {
+    auto source = std::make_shared<TestSource>(io_, 3, 5);
+    api_.answerWith(source);
+    ASSERT_TRUE(start({"http://127.0.0.1:0"}));
+    Reply r = get("/api/playback");
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_TRUE(r.hasHeader("Transfer-Encoding: chunked")) << r.head;
+    EXPECT_TRUE(r.hasHeader("Content-Type: video/mp4")) << r.head;
+    EXPECT_TRUE(r.hasHeader("Cache-Control: no-store")) << r.head;
+    expectSecurityHeaders(r);
+    std::string body;
+    EXPECT_TRUE(unchunk(r.body, body)) << r.body;
+    EXPECT_EQ(body, "aaaaabbbbbccccc");
+    EXPECT_EQ(source->asked.load(), 3);
+}
+
+TEST_F(WebServer, StreamedBodyWithALengthIsSentAsIs) {
+    auto source = std::make_shared<TestSource>(io_, 4, 3);
+    api_.answerWith(source, 12);
+    ASSERT_TRUE(start({"http://127.0.0.1:0"}));
+    Reply r = get("/api/export");
+    EXPECT_EQ(r.status, 200u);
+    EXPECT_TRUE(r.hasHeader("Content-Length: 12")) << r.head;
+    EXPECT_FALSE(r.hasHeader("chunked")) << r.head;
+    EXPECT_EQ(r.body, "aaabbbcccddd");
+}
+
+TEST_F(WebServer, StreamWaitsForASlowClientAndStopsWhenItLeaves) {
+    // An endless body of 64 KiB pieces, to a client that reads nothing for a while.
+    auto source = std::make_shared<TestSource>(io_, 0, 64 * 1024);
+    api_.answerWith(source);
+    ASSERT_TRUE(start({"http://127.0.0.1:0"}));
+    asio::io_context io;
+    tcp::socket socket(io);
+    socket.connect({asio::ip::make_address("127.0.0.1"), port_});
+    asio::write(socket,
+                asio::buffer(std::string("GET /api/playback HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")));
+    // Back-pressure: with nothing read, production stops once the socket's
+    // buffers are full (a few MB at most) instead of filling memory. Wait
+    // until it has stopped (a busy machine may be slow to get there).
+    int whileStalled = -1;
+    for (int i = 0, last = -1; i < 100 && whileStalled < 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        const int now = source->asked.load();
+        if (now == last && now > 0)
+            whileStalled = now;
+        last = now;
+    }
+    ASSERT_GT(whileStalled, 0) << "production never stopped while the client read nothing";
+    EXPECT_LT(int64_t(whileStalled) * 64 * 1024, int64_t(64) * 1024 * 1024);
+    // Reading lets it go on: more bytes than were made before the stall
+    // arrive only if more pieces were made.
+    std::vector<char> buf(1 << 20);
+    size_t got = 0;
+    while (got < size_t(whileStalled) * 64 * 1024 + (1 << 20))
+        got += socket.read_some(asio::buffer(buf));
+    EXPECT_GT(source->asked.load(), whileStalled);
+    EXPECT_FALSE(source->cancelled.load());
+    // The client goes away: the source is cancelled.
+    socket.close();
+    for (int i = 0; i < 1000 && !source->cancelled.load(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_TRUE(source->cancelled.load());
+}
+
+TEST_F(WebServer, AFailedStreamCutsTheConnection) {
+    class Failing : public BodySource {
+    public:
+        void next(std::function<void(Piece)> give) override { give(Piece{"", false, ++calls > 1}); }
+        void cancel() override {}
+        int calls = 0;
+    };
+    // The first piece is empty (skipped), the second fails: the client sees
+    // the body end without its last chunk.
+    api_.answerWith(std::make_shared<Failing>());
+    ASSERT_TRUE(start({"http://127.0.0.1:0"}));
+    Reply r = get("/api/playback");
+    EXPECT_EQ(r.status, 200u);
+    std::string body;
+    EXPECT_FALSE(unchunk(r.body, body)) << "an incomplete body looked complete";
 }
 
 }  // namespace
