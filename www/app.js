@@ -4,6 +4,7 @@
 import { api, setCsrf } from "./api.js";
 import { setupPage, recoveryKeyPage, loginPage } from "./auth.js";
 import { livePage, auditPage, notBuiltPage } from "./pages.js";
+import { settingsPage } from "./settings.js";
 
 const view = document.getElementById("view");
 const nav = document.getElementById("nav");
@@ -15,8 +16,7 @@ const pages = {
         "the rings and motion events, with a click to play from any moment."),
     export: notBuiltPage("Export", "choosing a time range or an event and downloading it " +
         "as a standard MP4 file, with each export recorded in the audit log."),
-    settings: notBuiltPage("Settings", "each camera's recording mode, retention by age and " +
-        "size, motion zones, privacy masks and the passphrase change."),
+    settings: settingsPage,
     audit: auditPage,
 };
 

@@ -109,7 +109,7 @@ std::string sessionCookie(const std::string& token) {
 }
 
 Api::Api(Daemon& daemon, Auth& auth, audit::AuditLog& audit)
-    : daemon_(daemon), auth_(auth), audit_(audit) {}
+    : daemon_(daemon), auth_(auth), audit_(audit), settings_(daemon, auth, audit) {}
 
 void Api::handle(const Request& request, std::function<void(Response)> respond) {
     const std::string& path = request.path;
@@ -153,6 +153,8 @@ void Api::handle(const Request& request, std::function<void(Response)> respond) 
                              {"problem", report->problem},
                              {"lastHash", report->lastHash}}));
     }
+    if (settings_.handle(request, *session, respond))
+        return;
     return respond(jsonError(404, "no such API route: " + path));
 }
 

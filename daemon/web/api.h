@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "daemon.h"
 #include "http.h"
+#include "settings_api.h"
 
 namespace porchlight::web {
 
@@ -34,6 +35,7 @@ private:
     Daemon& daemon_;
     Auth& auth_;
     audit::AuditLog& audit_;
+    SettingsApi settings_;
 };
 
 /// The session cookie for \a token (Secure, HttpOnly, SameSite=Strict); an
