@@ -4,7 +4,6 @@
 import { api, setCsrf } from "./api.js";
 import { setupPage, recoveryKeyPage, loginPage } from "./auth.js";
 import { livePage, auditPage, notBuiltPage } from "./pages.js";
-import { settingsPage } from "./settings.js";
 
 const view = document.getElementById("view");
 const nav = document.getElementById("nav");
@@ -16,9 +15,37 @@ const pages = {
         "the rings and motion events, with a click to play from any moment."),
     export: notBuiltPage("Export", "choosing a time range or an event and downloading it " +
         "as a standard MP4 file, with each export recorded in the audit log."),
-    settings: settingsPage,
+    // Loaded when first opened: the first load stays small.
+    settings: lazyPage("Settings", () => import("./settings.js").then((m) => m.settingsPage)),
     audit: auditPage,
 };
+
+/** A page whose module is fetched the first time it is shown. */
+function lazyPage(title, load) {
+    return (ctx) => {
+        let inner = null;
+        let stopped = false;
+        const node = document.createElement("section");
+        const p = document.createElement("p");
+        p.setAttribute("role", "status");
+        p.textContent = `Loading ${title}…`;
+        node.append(p);
+        load().then((make) => {
+            if (stopped)
+                return;
+            inner = make(ctx);
+            node.replaceWith(inner.node);
+            inner.node.querySelector("h1")?.focus();
+        }, (e) => {
+            p.className = "error";
+            p.textContent = `Error: cannot load the ${title} page (${e.message}).`;
+        });
+        return { title, node, stop() {
+            stopped = true;
+            inner?.stop?.();
+        } };
+    };
+}
 
 // "setup" (no owner), "login" (no session) or "in".
 let phase = "loading";

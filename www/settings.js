@@ -16,6 +16,8 @@ export function settingsPage(ctx) {
     const camerasBox = h("div", { class: "cameras", id: "camera-settings" });
     const eventsBox = h("div", { id: "events" });
     let stopped = false;
+    // What the last save said, per camera: the form is built anew after it.
+    const notes = {};
 
     const fail = (e, box = error) => {
         if (stopped)
@@ -32,7 +34,7 @@ export function settingsPage(ctx) {
                 return;
             storageBox.replaceChildren(storageView(data.storage));
             camerasBox.replaceChildren(...(data.cameras.length
-                ? data.cameras.map((c) => cameraForm(c, fail, load))
+                ? data.cameras.map((c) => cameraForm(c, fail, load, notes))
                 : [h("p", {}, "No cameras.")]));
         } catch (e) {
             fail(e);
@@ -130,10 +132,11 @@ function numberField(label, value, hint, attrs = {}) {
     }, hint);
 }
 
-function cameraForm(c, fail, reload) {
+function cameraForm(c, fail, reload, notes) {
     const id = c.id;
     const error = errorBox();
-    const status = h("p", { role: "status", class: "hint" });
+    const status = h("p", { role: "status", class: "hint" }, notes[id] || "");
+    delete notes[id];
 
     const modeId = newId("mode");
     const mode = h("select", { id: modeId, name: "mode" },
@@ -238,9 +241,10 @@ function cameraForm(c, fail, reload) {
         try {
             const result = await api(`/api/cameras/${encodeURIComponent(id)}/settings`,
                 { method: "PUT", body });
-            status.textContent = result.changed ? `Saved (${result.changed} change(s)).`
+            notes[id] = result.changed ? `Saved (${result.changed} change(s)).`
                 : "Nothing changed.";
-            setTimeout(reload, 0);
+            status.textContent = notes[id];
+            reload();
         } catch (e) {
             status.textContent = "";
             if (e.status === 401)

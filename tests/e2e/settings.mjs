@@ -204,9 +204,9 @@ try {
         page.on("console", (msg) => {
             if (debug)
                 console.error(`[console.${msg.type()}] ${msg.text()}`);
-            // 404: the snapshot route (another branch builds it); 403: the
-            // wrong passphrase this test sends.
-            if (msg.type() === "error" && !/status of (403|404)\b/.test(msg.text()))
+            // What this test provokes: 400 (a wrong value), 403 (a wrong
+            // passphrase), 404 (the snapshot route, another branch builds it).
+            if (msg.type() === "error" && !/status of (400|403|404)\b/.test(msg.text()))
                 consoleProblems.push(msg.text());
         });
         page.on("pageerror", (e) => consoleProblems.push(`page error: ${e.message}`));
@@ -261,8 +261,10 @@ try {
             await page.mouse.click(box.x + x * box.width, box.y + y * box.height);
         await form().getByRole("button", { name: "Finish shape" }).click();
         const zones = form().getByLabel(/Motion zones/);
-        expect(/^include 0\.1\d*,0\.5\d* /.test(await zones.inputValue()),
-            `zones text: ${await zones.inputValue()}`);
+        const text = await zones.inputValue();
+        const first = /^include ([\d.]+),([\d.]+) /.exec(text);
+        expect(first && Math.abs(first[1] - 0.1) < 0.03 && Math.abs(first[2] - 0.5) < 0.03,
+            `zones text: ${text}`);
         await form().getByLabel("Detect motion").check();
         await shot(page, "settings");
         await form().getByRole("button", { name: "Save door" }).click();
@@ -271,7 +273,7 @@ try {
         const door = s.cameras.find((c) => c.id === "door");
         expect(door.motion.enabled && door.motion.zones.length === 1, JSON.stringify(door.motion));
         const [p0] = door.motion.zones[0].points;
-        expect(Math.abs(p0[0] - 0.1) < 0.02 && Math.abs(p0[1] - 0.5) < 0.02,
+        expect(Math.abs(p0[0] - 0.1) < 0.03 && Math.abs(p0[1] - 0.5) < 0.03,
             `first corner ${JSON.stringify(p0)}`);
         const file = fs.readFileSync(path.join(tmp, "state", "settings.toml"), "utf8");
         expect(file.includes("[[camera.motion.zone]]"), `settings.toml:\n${file}`);
