@@ -210,6 +210,34 @@ function cameraForm(c, fail, reload, notes) {
             h("label", { for: activeLow.id }, "Pressed reads 0 (button to ground)"))),
     error, h("div", { class: "actions" }, save), status);
 
+    // What the form says, as the API takes it. Only what differs from what the
+    // page showed is sent, so a save does not pin the other settings in
+    // settings.toml (the configuration files keep deciding them).
+    function collect() {
+        const v = retentionValues();
+        for (const [k, x] of Object.entries(v))
+            if (Number.isNaN(x))
+                throw Object.assign(new Error(`retention.${k}: not a number or size`),
+                    { field: `retention.${k}` });
+        const body = {
+            mode: mode.value,
+            retention: v,
+            motion: { enabled: motionOn.checked, sensitivity: Number(sensitivity.input.value),
+                zones: shapes.parse("zones") },
+            doorbell: chip.input.value.trim() ? { chip: chip.input.value.trim(),
+                line: Number(line.input.value), activeLow: activeLow.checked } : null,
+        };
+        if (c.masksAllowed)
+            body.masks = shapes.parse("masks");
+        return body;
+    }
+    let initial = {};
+    try {
+        initial = collect();
+    } catch {
+        // Shown when the owner saves.
+    }
+
     form.addEventListener("submit", async (event) => {
         event.preventDefault();
         showError(error, "");
@@ -217,24 +245,13 @@ function cameraForm(c, fail, reload, notes) {
             el.removeAttribute("aria-invalid");
         let body;
         try {
-            const v = retentionValues();
-            for (const [k, x] of Object.entries(v))
-                if (Number.isNaN(x))
-                    throw Object.assign(new Error(`retention.${k}: not a number or size`),
-                        { field: `retention.${k}` });
-            body = {
-                mode: mode.value,
-                retention: v,
-                motion: { enabled: motionOn.checked, sensitivity: Number(sensitivity.input.value),
-                    zones: shapes.parse("zones") },
-                masks: c.masksAllowed ? shapes.parse("masks") : undefined,
-                doorbell: chip.input.value.trim() ? { chip: chip.input.value.trim(),
-                    line: Number(line.input.value), activeLow: activeLow.checked } : null,
-            };
-            if (!c.masksAllowed)
-                delete body.masks;
+            body = changedOnly(collect(), initial);
         } catch (e) {
             return markField(e.field, e.message);
+        }
+        if (!Object.keys(body).length) {
+            status.textContent = "Nothing changed.";
+            return;
         }
         save.disabled = true;
         status.textContent = "Saving…";
@@ -262,6 +279,28 @@ function cameraForm(c, fail, reload, notes) {
         }
     }
     return form;
+}
+
+/** The members of \a body that differ from \a before (motion member by member). */
+function changedOnly(body, before) {
+    const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+    const out = {};
+    for (const [k, v] of Object.entries(body)) {
+        if (k === "motion") {
+            const m = Object.fromEntries(Object.entries(v)
+                .filter(([mk, mv]) => !same(mv, before.motion?.[mk])));
+            if (Object.keys(m).length)
+                out.motion = m;
+        } else if (k === "retention") {
+            const r = Object.fromEntries(Object.entries(v)
+                .filter(([rk, rv]) => !same(rv, before.retention?.[rk])));
+            if (Object.keys(r).length)
+                out.retention = r;
+        } else if (!same(v, before[k])) {
+            out[k] = v;
+        }
+    }
+    return out;
 }
 
 // ---- shapes
