@@ -469,6 +469,9 @@ std::vector<const CameraConfig*> Daemon::cameraConfigs() const {
 
 std::optional<Daemon::SettingsRefusal> Daemon::changeCameraSettings(
     const std::string& id, const CameraSettingsChange& change) {
+    if (shuttingDown_)
+        return SettingsRefusal{false, false,
+                               "porchlightd is stopping; change it after the restart"};
     if (!cameraConfig(id))
         return SettingsRefusal{false, true, "no camera \"" + id + "\""};
     const std::filesystem::path file = ownerSettingsPath(stateDir_);
