@@ -24,6 +24,7 @@
 #include <cstring>
 #include <exception>
 #include <map>
+#include <set>
 #include <span>
 #include <string_view>
 #include <system_error>
@@ -192,7 +193,8 @@ std::string ConfigDiagnostic::format() const {
 
 namespace {
 
-using Documents = std::vector<std::pair<std::string, std::string>>;
+using Document = std::pair<std::string, std::string>;
+using Documents = std::vector<Document>;
 
 // Drop-ins live next to the main file under this fixed name, whatever the
 // main file is called, so that packages and owners agree on where they go.
@@ -1526,14 +1528,61 @@ void sortDiagnostics(std::vector<ConfigDiagnostic>& list, const std::vector<std:
 
 /// The core of parseConfig() and loadConfig(). \a order lists every file
 /// considered, including any that could not be read, for sorting messages.
+/// The owner's settings file may only touch what the web UI manages, and only
+/// cameras the configuration files have. When the files name no camera at all
+/// (the daemon picks them), its cameras are taken whole: the page wrote each
+/// one's source along with the settings.
+void filterOwnerSettings(const toml::table& merged, toml::table& doc,
+                         std::vector<std::string>& ignored) {
+    static constexpr std::string_view kManaged[] = {"id", "mode", "mask", "motion", "doorbell"};
+    std::vector<std::string> otherKeys;
+    for (auto&& [key, value] : doc)
+        if (key.str() != "camera")
+            otherKeys.emplace_back(key.str());
+    for (const auto& k : otherKeys) {
+        doc.erase(k);
+        ignored.push_back("[" + k + "]");
+    }
+    const toml::array* known = merged.get_as<toml::array>("camera");
+    toml::array* cameras = doc.get_as<toml::array>("camera");
+    if (!cameras || !known || known->empty())
+        return;
+    std::set<std::string, std::less<>> ids;
+    for (const toml::node& n : *known)
+        if (const toml::table* t = n.as_table())
+            if (auto id = cameraId(*t))
+                ids.insert(*id);
+    toml::array kept;
+    for (toml::node& n : *cameras) {
+        toml::table* t = n.as_table();
+        auto id = t ? cameraId(*t) : std::nullopt;
+        if (!id || !ids.count(*id)) {
+            ignored.push_back("camera " + (id ? quote(*id) : std::string("without id")));
+            continue;
+        }
+        std::vector<std::string> drop;
+        for (auto&& [key, value] : *t)
+            if (std::find(std::begin(kManaged), std::end(kManaged), key.str()) ==
+                std::end(kManaged))
+                drop.emplace_back(key.str());
+        for (const auto& k : drop)
+            t->erase(k);
+        kept.push_back(std::move(*t));
+    }
+    *cameras = std::move(kept);
+}
+
 ConfigResult evaluate(const Documents& documents, Diagnostics& diags,
-                      const std::vector<std::string>& order) {
+                      const std::vector<std::string>& order, const Document* ownerSettings) {
     toml::table merged;
     std::vector<std::string> files;
-    for (const auto& [name, text] : documents) {
+    std::vector<std::string> ignored;
+    auto add = [&](const std::string& name, const std::string& text, bool owner) {
         files.push_back(name);
         try {
             toml::table doc = toml::parse(text, std::string_view{name});
+            if (owner)
+                filterOwnerSettings(merged, doc, ignored);
             mergeDocument(merged, std::move(doc), diags);
         } catch (const toml::parse_error& e) {
             SourceLocation where = locationOf(e.source());
@@ -1541,10 +1590,15 @@ ConfigResult evaluate(const Documents& documents, Diagnostics& diags,
                 where.file = name;
             diags.add(where, "invalid TOML: " + std::string(e.description()));
         }
-    }
+    };
+    for (const auto& [name, text] : documents)
+        add(name, text, false);
+    if (ownerSettings)
+        add(ownerSettings->first, ownerSettings->second, true);
 
     Config config = readConfig(diags, merged);
     config.files = std::move(files);
+    config.ignoredSettings = std::move(ignored);
 
     ConfigResult result;
     if (diags.empty())
@@ -1655,19 +1709,27 @@ std::vector<std::filesystem::path> configFilesFor(const std::filesystem::path& m
 }
 
 ConfigResult loadConfig(const std::filesystem::path& mainFile) {
+    return loadConfig(mainFile, std::nullopt);
+}
+
+ConfigResult loadConfig(const std::filesystem::path& mainFile,
+                        const std::optional<std::pair<std::string, std::string>>& ownerSettings) {
     try {
         Diagnostics diags;
         Documents documents;
         std::vector<std::string> order;
-        for (const std::filesystem::path& file : listConfigFiles(mainFile, &diags)) {
-            order.push_back(file.string());
-            std::string error;
-            if (auto text = readFile(file, error))
-                documents.emplace_back(file.string(), std::move(*text));
-            else
-                diags.add(SourceLocation{file.string(), 0, 0}, "cannot read: " + error);
-        }
-        return evaluate(documents, diags, order);
+        if (!mainFile.empty())
+            for (const std::filesystem::path& file : listConfigFiles(mainFile, &diags)) {
+                order.push_back(file.string());
+                std::string error;
+                if (auto text = readFile(file, error))
+                    documents.emplace_back(file.string(), std::move(*text));
+                else
+                    diags.add(SourceLocation{file.string(), 0, 0}, "cannot read: " + error);
+            }
+        if (ownerSettings)
+            order.push_back(ownerSettings->first);
+        return evaluate(documents, diags, order, ownerSettings ? &*ownerSettings : nullptr);
     } catch (const std::exception& e) {
         return internalError(mainFile.string(), e);
     }
@@ -1679,7 +1741,7 @@ ConfigResult parseConfig(const std::vector<std::pair<std::string, std::string>>&
         std::vector<std::string> order;
         for (const auto& doc : documents)
             order.push_back(doc.first);
-        return evaluate(documents, diags, order);
+        return evaluate(documents, diags, order, nullptr);
     } catch (const std::exception& e) {
         return internalError(documents.empty() ? std::string() : documents.front().first, e);
     }

@@ -176,8 +176,12 @@ struct Config {
     StorageConfig storage;
     LogConfig log;
     WebConfig web;
-    /// The files read, in order (main file first, then drop-ins by name).
+    /// The files read, in order (main file first, then drop-ins by name, then
+    /// the owner's settings file when there is one).
     std::vector<std::string> files;
+    /// What the owner's settings file held that was not applied (a camera the
+    /// files no longer have, a key the web UI does not manage), for the log.
+    std::vector<std::string> ignoredSettings;
 };
 
 struct ConfigDiagnostic {
@@ -202,6 +206,15 @@ std::vector<std::filesystem::path> configFilesFor(const std::filesystem::path& m
 /// [[camera]] whose id matches an earlier one updates that camera rather than
 /// adding a second one. \a mainFile may be absent; drop-ins must parse.
 ConfigResult loadConfig(const std::filesystem::path& mainFile);
+
+/// The same, then the owner's settings from the web UI (name, text: normally
+/// STATE/settings.toml), merged last with the same rules and checked by the
+/// same parser, so they win over the files. Only the keys the web UI manages
+/// (a camera's mode, mask, motion, doorbell) and only cameras the files have
+/// are taken from it; when the files name no camera, its cameras are taken
+/// whole. An empty \a mainFile reads no file (the demo).
+ConfigResult loadConfig(const std::filesystem::path& mainFile,
+                        const std::optional<std::pair<std::string, std::string>>& ownerSettings);
 
 /// The same on in-memory documents (name, text), for tests and fuzzing.
 ConfigResult parseConfig(const std::vector<std::pair<std::string, std::string>>& documents);

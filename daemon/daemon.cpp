@@ -60,13 +60,32 @@ Daemon::~Daemon() {
 }
 
 namespace {
-ConfigResult load(const std::string& file) {
-    return file.empty() ? parseConfig({}) : loadConfig(file);
+/// The configuration files, then the owner's settings from the web page.
+ConfigResult load(const std::string& file, const std::string& stateDir) {
+    const std::filesystem::path settings = ownerSettingsPath(stateDir);
+    auto text = readOwnerSettings(settings);
+    if (!text) {
+        ConfigResult r;
+        r.diagnostics.push_back(
+            ConfigDiagnostic{SourceLocation{settings.string(), 0, 0}, text.error().message});
+        return r;
+    }
+    std::optional<std::pair<std::string, std::string>> owner;
+    if (!text->empty())
+        owner.emplace(settings.string(), std::move(*text));
+    ConfigResult r = loadConfig(file, owner);
+    if (r.ok())
+        for (const auto& what : r.config->ignoredSettings)
+            PL_LOG(DaemonLog, Warning) << settings.string() << ": " << what
+                                       << " is not applied (only the cameras of the "
+                                          "configuration files, and only the settings the web "
+                                          "page manages)";
+    return r;
 }
 }  // namespace
 
 Expected<void> Daemon::start() {
-    ConfigResult loaded = load(configFile_);
+    ConfigResult loaded = load(configFile_, stateDir_);
     if (!loaded.ok()) {
         logDiagnostics(loaded.diagnostics);
         exitCode_ = 2;
@@ -349,7 +368,7 @@ Expected<std::unique_ptr<CameraStream>> Daemon::makeStream(const CameraConfig& c
 
 Expected<void> Daemon::reload() {
     PL_LOG(DaemonLog, Info) << "reloading the configuration";
-    ConfigResult loaded = load(configFile_);
+    ConfigResult loaded = load(configFile_, stateDir_);
     if (!loaded.ok()) {
         logDiagnostics(loaded.diagnostics);
         PL_LOG(DaemonLog, Error) << "the new configuration has " << loaded.diagnostics.size()
@@ -426,6 +445,63 @@ void Daemon::maybeFinishShutdown() {
     // Every segment closed and on disk before we go.
     storageFinishing_ = true;
     storage_->finishAll(finished);
+}
+
+const CameraConfig* Daemon::cameraConfig(const std::string& id) const {
+    if (auto p = pendingStart_.find(id); p != pendingStart_.end())
+        return &p->second;
+    if (Camera* c = camera(id))
+        return &c->config();
+    return nullptr;
+}
+
+std::vector<const CameraConfig*> Daemon::cameraConfigs() const {
+    std::map<std::string, const CameraConfig*> all;
+    for (const auto& [id, c] : cameras_)
+        all[id] = &c->config();
+    for (const auto& [id, next] : pendingStart_)
+        all[id] = &next;
+    std::vector<const CameraConfig*> out;
+    for (const auto& [id, c] : all)
+        out.push_back(c);
+    return out;
+}
+
+std::optional<Daemon::SettingsRefusal> Daemon::changeCameraSettings(
+    const std::string& id, const CameraSettingsChange& change) {
+    if (shuttingDown_)
+        return SettingsRefusal{false, false,
+                               "porchlightd is stopping; change it after the restart"};
+    if (!cameraConfig(id))
+        return SettingsRefusal{false, true, "no camera \"" + id + "\""};
+    const std::filesystem::path file = ownerSettingsPath(stateDir_);
+    auto text = readOwnerSettings(file);
+    if (!text)
+        return SettingsRefusal{false, false, text.error().message};
+    // Cameras the daemon picked itself (none configured) are written whole the
+    // first time, so that the file keeps all of them as they are.
+    std::vector<CameraConfig> identities;
+    if (config_.cameras.empty())
+        for (const auto& [cid, cam] : cameras_)
+            identities.push_back(cam->config());
+    auto next = withCameraSettings(*text, id, change, identities);
+    if (!next)
+        return SettingsRefusal{false, false, next.error().message};
+    // The same parser, with every file, judges the result before it is kept.
+    ConfigResult loaded = loadConfig(configFile_, std::make_pair(file.string(), *next));
+    if (!loaded.ok()) {
+        std::string all;
+        for (const auto& d : loaded.diagnostics)
+            all += (all.empty() ? "" : "\n") + d.format();
+        return SettingsRefusal{true, false, all};
+    }
+    if (auto w = writeFileAtomically(file, *next); !w)
+        return SettingsRefusal{false, false, w.error().message};
+    PL_LOG(DaemonLog, Info) << "camera " << id << ": settings changed by the owner (kept in "
+                            << file.string() << ")";
+    refreshLibcameraList(*loaded.config);
+    applyConfig(std::move(*loaded.config));
+    return std::nullopt;
 }
 
 Camera* Daemon::camera(const std::string& id) const {

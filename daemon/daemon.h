@@ -21,6 +21,7 @@
 #include "doorbell.h"
 #include "motion.h"
 #include "options.h"
+#include "owner_settings.h"
 #include "recording.h"
 #include "storage.h"
 
@@ -85,6 +86,22 @@ public:
     std::function<void()> onShutdown;
     /// A one-line summary for systemctl status.
     std::string statusLine() const;
+
+    /// The owner changed \a camera's settings on the web page: checked with
+    /// the whole configuration by the config parser, kept in
+    /// STATE/settings.toml, and applied through the reload path (only that
+    /// camera restarts). Nothing is written or changed when refused.
+    struct SettingsRefusal {
+        bool invalid = false;  // the settings are wrong (else: the disk, or no such camera)
+        bool noSuchCamera = false;
+        std::string message;
+    };
+    std::optional<SettingsRefusal> changeCameraSettings(const std::string& camera,
+                                                        const CameraSettingsChange& change);
+    /// The settings \a camera runs with (or will, once it has restarted); null if unknown.
+    const CameraConfig* cameraConfig(const std::string& id) const;
+    /// Every camera's settings, by id, including those restarting with new ones.
+    std::vector<const CameraConfig*> cameraConfigs() const;
 
     const Config& config() const { return config_; }
     Camera* camera(const std::string& id) const;

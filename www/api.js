@@ -9,10 +9,11 @@ export function setCsrf(token) {
 }
 
 export class ApiError extends Error {
-    constructor(status, message, retryAfter = 0) {
+    constructor(status, message, retryAfter = 0, field = "") {
         super(message);
         this.status = status;
         this.retryAfter = retryAfter;
+        this.field = field;  // the request's field the error is about, when it says
     }
 }
 
@@ -45,7 +46,8 @@ export async function api(path, { method = "GET", body } = {}) {
         const retryAfter = Number(response.headers.get("Retry-After")) || 0;
         const message = (data && typeof data.error === "string" && data.error) ||
             `porchlightd answered ${response.status} ${response.statusText}`.trim();
-        throw new ApiError(response.status, message, retryAfter);
+        throw new ApiError(response.status, message, retryAfter,
+            (data && typeof data.field === "string" && data.field) || "");
     }
     return data;
 }

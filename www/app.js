@@ -15,10 +15,37 @@ const pages = {
     live: livePage,
     timeline: timelinePage,
     export: exportPage,
-    settings: notBuiltPage("Settings", "each camera's recording mode, retention by age and " +
-        "size, motion zones, privacy masks and the passphrase change."),
+    // Loaded when first opened: the first load stays small.
+    settings: lazyPage("Settings", () => import("./settings.js").then((m) => m.settingsPage)),
     audit: auditPage,
 };
+
+/** A page whose module is fetched the first time it is shown. */
+function lazyPage(title, load) {
+    return (ctx) => {
+        let inner = null;
+        let stopped = false;
+        const node = document.createElement("section");
+        const p = document.createElement("p");
+        p.setAttribute("role", "status");
+        p.textContent = `Loading ${title}…`;
+        node.append(p);
+        load().then((make) => {
+            if (stopped)
+                return;
+            inner = make(ctx);
+            node.replaceWith(inner.node);
+            inner.node.querySelector("h1")?.focus();
+        }, (e) => {
+            p.className = "error";
+            p.textContent = `Error: cannot load the ${title} page (${e.message}).`;
+        });
+        return { title, node, stop() {
+            stopped = true;
+            inner?.stop?.();
+        } };
+    };
+}
 
 // "setup" (no owner), "login" (no session) or "in".
 let phase = "loading";

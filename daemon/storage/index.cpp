@@ -51,6 +51,13 @@ CREATE TABLE event (
 CREATE INDEX event_camera_start ON event (camera, start_us);
 )sql";
 
+// The owner's per-kind retention (set from the web UI) must outlive a restart too.
+constexpr const char* kUpgradeV3toV4 = R"sql(
+ALTER TABLE retention ADD COLUMN continuous_days REAL;
+ALTER TABLE retention ADD COLUMN motion_days REAL;
+ALTER TABLE retention ADD COLUMN ring_days REAL;
+)sql";
+
 // A segment is protected when it is, or when a protected event overlaps it.
 constexpr const char* kNotProtected =
     " protected = 0 AND NOT EXISTS (SELECT 1 FROM event e WHERE e.camera = segment.camera AND "
@@ -158,6 +165,11 @@ Expected<void> Index::migrate() {
         if (auto r = db_.exec(kUpgradeV2toV3); !r)
             return r.error();
         version = 3;
+    }
+    if (version == 3) {
+        if (auto r = db_.exec(kUpgradeV3toV4); !r)
+            return r.error();
+        version = 4;
     }
     if (auto r = db_.exec("PRAGMA user_version = " + std::to_string(version)); !r)
         return r.error();
@@ -363,7 +375,9 @@ Expected<void> Index::forgetGarbage(const std::string& path) {
 }
 
 Expected<std::map<std::string, RetentionConfig>> Index::retentionOverrides() {
-    auto s = db_.prepare("SELECT camera, max_days, max_bytes FROM retention");
+    auto s = db_.prepare(
+        "SELECT camera, max_days, max_bytes, continuous_days, motion_days, ring_days FROM "
+        "retention");
     if (!s)
         return s.error();
     std::map<std::string, RetentionConfig> out;
@@ -378,6 +392,12 @@ Expected<std::map<std::string, RetentionConfig>> Index::retentionOverrides() {
             rc.maxDays = s->real(1);
         if (!s->isNull(2))
             rc.maxBytes = static_cast<uint64_t>(s->integer(2));
+        if (!s->isNull(3))
+            rc.continuousDays = s->real(3);
+        if (!s->isNull(4))
+            rc.motionDays = s->real(4);
+        if (!s->isNull(5))
+            rc.ringDays = s->real(5);
         out[s->text(0)] = rc;
     }
     return out;
@@ -385,12 +405,15 @@ Expected<std::map<std::string, RetentionConfig>> Index::retentionOverrides() {
 
 Expected<void> Index::setRetentionOverride(const std::string& camera, const RetentionConfig& r) {
     auto s = db_.prepare(
-        "INSERT INTO retention (camera, max_days, max_bytes) VALUES (?, ?, ?) "
+        "INSERT INTO retention (camera, max_days, max_bytes, continuous_days, motion_days, "
+        "ring_days) VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (camera) DO UPDATE SET max_days = excluded.max_days, "
-        "max_bytes = excluded.max_bytes");
+        "max_bytes = excluded.max_bytes, continuous_days = excluded.continuous_days, "
+        "motion_days = excluded.motion_days, ring_days = excluded.ring_days");
     if (!s)
         return s.error();
     s->bind(1, camera).bind(2, r.maxDays);
+    s->bind(4, r.continuousDays).bind(5, r.motionDays).bind(6, r.ringDays);
     if (r.maxBytes)
         s->bind(3, static_cast<int64_t>(*r.maxBytes));
     else

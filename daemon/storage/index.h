@@ -22,9 +22,9 @@
 namespace porchlight::storage {
 
 /// Schema versions: 1 (segments, garbage), 2 (adds protection and the owner's
-/// run-time retention), 3 (adds events). Opening an older index upgrades it
-/// in one transaction.
-constexpr int kSchemaVersion = 3;
+/// run-time retention), 3 (adds events), 4 (the owner's retention per kind).
+/// Opening an older index upgrades it in one transaction.
+constexpr int kSchemaVersion = 4;
 
 enum class SegmentState : int {
     Writing = 0,   // being written (or the daemon died while it was)

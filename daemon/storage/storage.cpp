@@ -521,6 +521,61 @@ Expected<bool> Storage::protectEvent(int64_t id, bool isProtected) {
     return changed;
 }
 
+Expected<Storage::EventDeletion> Storage::deleteEvent(int64_t id) {
+    EventDeletion out;
+    auto found = index_.event(id);
+    if (!found)
+        return found.error();
+    if (!*found)
+        return out;
+    out.found = true;
+    const EventRow e = **found;
+    if (e.isProtected) {
+        out.refused = "event " + std::to_string(id) + " is protected: release it first";
+        return out;
+    }
+    if (e.endUs == 0) {
+        out.refused = "event " + std::to_string(id) + " is still under way: wait for it to end";
+        return out;
+    }
+    auto rows = index_.segments(e.camera, e.startUs, std::max(e.endUs, e.startUs + 1));
+    if (!rows)
+        return rows.error();
+    std::vector<SegmentRow> drop;
+    for (const auto& seg : *rows) {
+        bool keep = seg.state == SegmentState::Writing || seg.isProtected;
+        auto inside = index_.events(seg.camera, seg.startUs, seg.endUs);
+        if (!inside)
+            return inside.error();
+        std::vector<int64_t> others;
+        for (const auto& other : *inside) {
+            if (other.id == id)
+                continue;
+            keep = keep || other.isProtected;
+            others.push_back(other.id);
+        }
+        if (keep) {
+            ++out.keptSegments;
+            continue;
+        }
+        for (int64_t o : others)
+            if (std::find(out.otherEvents.begin(), out.otherEvents.end(), o) ==
+                out.otherEvents.end())
+                out.otherEvents.push_back(o);
+        drop.push_back(seg);
+        out.bytes += seg.bytes;
+    }
+    out.segments = drop.size();
+    if (!drop.empty())
+        deleteSegments(drop, "deleted by the owner (event " + std::to_string(id) + ")");
+    // Its own row goes whether or not some of its video had to stay.
+    if (auto still = index_.event(id); still && *still)
+        forgetEvents({**still});
+    PL_LOG(StorageLog, Info) << "event " << id << " deleted by the owner: " << out.segments
+                             << " segment(s), " << out.bytes << " bytes";
+    return out;
+}
+
 std::vector<SegmentRow> Storage::expiredByKind(const std::string& camera,
                                                const RetentionConfig& limits, int64_t nowUs) {
     auto cutoff = [nowUs](const std::optional<double>& days) -> std::optional<int64_t> {

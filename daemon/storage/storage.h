@@ -108,6 +108,17 @@ public:
                       std::vector<uint8_t> jpeg);
     /// false when there is no such event.
     Expected<bool> protectEvent(int64_t id, bool isProtected);
+    /// The owner deletes an event and its video, through the same garbage
+    /// path as retention (a crash midway is finished at the next start).
+    struct EventDeletion {
+        bool found = false;
+        std::string refused;  // why not (protected, still under way); empty when done
+        size_t segments = 0;  // segment files deleted
+        uint64_t bytes = 0;
+        size_t keptSegments = 0;           // shared with a protected event, or being written
+        std::vector<int64_t> otherEvents;  // events whose video went too (same segments)
+    };
+    Expected<EventDeletion> deleteEvent(int64_t id);
 
     void onFrame(const std::string& camera, VideoFrame&& frame);
     /// The camera's stream ended (stop, restart): close its segment cleanly.

@@ -118,7 +118,8 @@ Api::Api(Daemon& daemon, Auth& auth, audit::AuditLog& audit)
               auto* s = daemon_.storage();
               return s ? &s->index() : nullptr;
           },
-          [this](const std::string& id) { return daemon_.camera(id) != nullptr; }, audit)) {}
+          [this](const std::string& id) { return daemon_.camera(id) != nullptr; }, audit)),
+      settings_(daemon, auth, audit) {}
 
 void Api::handle(const Request& request, std::function<void(Response)> respond) {
     const std::string& path = request.path;
@@ -164,6 +165,8 @@ void Api::handle(const Request& request, std::function<void(Response)> respond) 
                              {"problem", report->problem},
                              {"lastHash", report->lastHash}}));
     }
+    if (settings_.handle(request, *session, respond))
+        return;
     return respond(jsonError(404, "no such API route: " + path));
 }
 

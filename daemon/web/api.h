@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "recordings.h"
+#include "settings_api.h"
 
 namespace porchlight::web {
 
@@ -36,6 +37,7 @@ private:
     Auth& auth_;
     audit::AuditLog& audit_;
     std::unique_ptr<Recordings> recordings_;
+    SettingsApi settings_;
 };
 
 /// The session cookie for \a token (Secure, HttpOnly, SameSite=Strict); an

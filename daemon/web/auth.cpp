@@ -50,14 +50,6 @@ void wipe(std::string& s) {
     s.clear();
 }
 
-std::shared_ptr<keys::OwnerKeyPair> copyKey(const keys::OwnerKeyPair& key) {
-    auto copy = std::make_shared<keys::OwnerKeyPair>();
-    copy->publicKey = key.publicKey;
-    copy->secretKey = keys::SecretBytes(key.secretKey.size());
-    std::memcpy(copy->secretKey.data(), key.secretKey.data(), key.secretKey.size());
-    return copy;
-}
-
 }  // namespace
 
 Auth::Auth(Clock& clock, Post post, std::filesystem::path stateDir, audit::AuditLog& audit,
@@ -297,30 +289,63 @@ void Auth::startLogin(std::string secret, const char* method, Unlock unlock,
     });
 }
 
-void Auth::changePassphrase(Session& session, std::string_view newPassphrase, DoneCallback cb) {
-    if (auto ok = keys::checkPassphrase(newPassphrase); !ok) {
-        deliver([cb, e = ok.error()] { cb(e); });
-        return;
-    }
-    // The worker gets its own copy of the key: the session may end (and wipe
-    // its key) on the loop thread while the derivation runs.
-    auto key = copyKey(session.key);
+void Auth::changePassphrase(Session& session, std::string_view current, bool withRecoveryKey,
+                            std::string_view newPassphrase, DoneCallback cb) {
+    auto refuse = [&](Error e) { deliver([cb, e = std::move(e)] { cb(e); }); };
     const std::string client = session.client;
-    runOnWorker([this, key, pass = std::string(newPassphrase), client, cb]() mutable {
-        auto result = keys::changePassphrase(stateDir_, *key, pass);
+    const char* method = withRecoveryKey ? "recovery key" : "passphrase";
+    if (current.empty())
+        return refuse(
+            makeError(withRecoveryKey ? "enter the recovery key" : "enter the current passphrase"));
+    if (auto ok = keys::checkPassphrase(newPassphrase); !ok)
+        return refuse(ok.error());
+    if (auto e = refuseEarly(client))
+        return refuse(*e);
+    inFlight_[client] = true;
+    Unlock unlock = withRecoveryKey ? &keys::unlockWithRecoveryKey : &keys::unlockWithPassphrase;
+    runOnWorker([this, unlock, cur = std::string(current), pass = std::string(newPassphrase),
+                 client, keep = tokenKey(session.token), method, cb]() mutable {
+        // Both Argon2id derivations (check the current secret, wrap under the
+        // new one) here, off the loop.
+        auto owner = unlock(stateDir_, cur);
+        wipe(cur);
+        std::optional<Error> wrong;
+        Expected<void> result{};
+        if (!owner)
+            wrong = owner.error();
+        else
+            result = keys::changePassphrase(stateDir_, *owner, pass);
         wipe(pass);
-        key.reset();
-        deliver([this, result, client, cb = std::move(cb)] {
+        deliver([this, wrong, result, client, keep, method, cb = std::move(cb)] {
+            inFlight_.erase(client);
+            if (wrong) {
+                recordFailure(client, std::string("passphrase change (") + method + ")",
+                              wrong->message);
+                cb(makeError("the " + std::string(method) +
+                             " is wrong; the passphrase was not changed"));
+                return;
+            }
             if (!result) {
                 PL_LOG(AuthLog, Error)
                     << "passphrase change from " << client << " failed: " << result.error().message;
-            } else {
-                PL_LOG(AuthLog, Notice) << "passphrase changed from " << client;
-                if (auto ok = audit_.append("passphrase", client, json::object()); !ok)
-                    PL_LOG(AuthLog, Error) << "cannot record a passphrase change in the audit "
-                                              "log: "
-                                           << ok.error().message;
+                cb(result);
+                return;
             }
+            attempts_.erase(client);
+            std::vector<std::string> others;
+            for (const auto& [key, s] : sessions_)
+                if (key != keep)
+                    others.push_back(key);
+            PL_LOG(AuthLog, Notice) << "passphrase changed from " << client << "; " << others.size()
+                                    << " other session(s) ended";
+            if (auto ok =
+                    audit_.append("passphrase", client,
+                                  json{{"method", method}, {"otherSessionsEnded", others.size()}});
+                !ok)
+                PL_LOG(AuthLog, Error)
+                    << "cannot record a passphrase change in the audit log: " << ok.error().message;
+            for (const auto& key : others)
+                endSession(key, "passphrase changed");
             cb(result);
         });
     });

@@ -86,7 +86,15 @@ public:
     void login(std::string_view passphrase, const std::string& client, LoginCallback cb);
     void loginWithRecoveryKey(std::string_view recoveryKey, const std::string& client,
                               LoginCallback cb);
-    void changePassphrase(Session& session, std::string_view newPassphrase, DoneCallback cb);
+    /// Re-wrap the owner's key under \a newPassphrase (as porchlight-vault
+    /// change-passphrase does), after proving again who is asking: \a current
+    /// is the current passphrase or, with \a withRecoveryKey, the recovery key,
+    /// checked by unwrapping the key on the worker. A wrong one counts as a
+    /// failed attempt (backoff, audit) and nothing is written. On success every
+    /// other session ends (whoever knew the old passphrase is logged out);
+    /// \a session stays.
+    void changePassphrase(Session& session, std::string_view current, bool withRecoveryKey,
+                          std::string_view newPassphrase, DoneCallback cb);
     void logout(std::string_view token);
 
     /// The live session for a cookie value, or nullptr; marks it as used.

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <numbers>
 #include <regex>
@@ -1702,6 +1703,64 @@ TEST(Config, WebCertificateAndKeyGoTogether) {
     r = parse("[web]\nkey = \"/k.pem\"\n");
     EXPECT_THAT(messages(r),
                 ElementsAre(HasSubstr("missing required key \"certificate\" in [web]")));
+}
+
+// The owner's settings from the web page (STATE/settings.toml): merged last,
+// only the keys the page manages, only cameras the files have.
+TEST(Config, OwnerSettingsWinButOnlyForWhatThePageManages) {
+    char tmpl[] = "/tmp/pl-owner-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    const std::string dir = tmpl;
+    std::ofstream(dir + "/porchlight.toml") << "[[camera]]\nid = \"door\"\nsource = "
+                                               "\"libcamera\"\n";
+    const std::string settings = R"([storage]
+segment_seconds = 20
+
+[[camera]]
+id = "door"
+source = "test"
+mode = "events"
+width = 640
+
+[camera.motion]
+enabled = true
+
+[[camera]]
+id = "gone"
+mode = "off"
+)";
+    ConfigResult r = loadConfig(dir + "/porchlight.toml",
+                                std::make_pair(std::string("/state/settings.toml"), settings));
+    ASSERT_TRUE(r.ok()) << ::testing::PrintToString(messages(r));
+    ASSERT_THAT(r.config->cameras, SizeIs(1));
+    const CameraConfig& door = r.config->cameras[0];
+    EXPECT_EQ(door.source, SourceKind::Libcamera);
+    EXPECT_EQ(door.mode, RecordingMode::Events);
+    EXPECT_TRUE(door.motion.enabled);
+    EXPECT_EQ(door.width, 1280);
+    EXPECT_EQ(r.config->storage.segmentSeconds, 60.0);
+    EXPECT_THAT(r.config->ignoredSettings, ElementsAre("[storage]", "camera \"gone\""));
+    EXPECT_EQ(r.config->files.back(), "/state/settings.toml");
+
+    // Its mistakes are reported as its own FILE:LINE, like any file's.
+    r = loadConfig(dir + "/porchlight.toml",
+                   std::make_pair(std::string("/state/settings.toml"),
+                                  std::string("[[camera]]\nid = \"door\"\nmode = \"later\"\n")));
+    ASSERT_FALSE(r.ok());
+    EXPECT_THAT(messages(r), ElementsAre(StartsWith("/state/settings.toml:3:")));
+
+    // With no camera in the files, the page's cameras are taken whole.
+    std::ofstream(dir + "/porchlight.toml", std::ios::trunc) << "[storage]\nsegment_seconds = 30\n";
+    r = loadConfig(dir + "/porchlight.toml",
+                   std::make_pair(std::string("/state/settings.toml"),
+                                  std::string("[[camera]]\nid = \"demo\"\nsource = "
+                                              "\"test\"\npattern = \"ball\"\nmode = "
+                                              "\"off\"\n")));
+    ASSERT_TRUE(r.ok()) << ::testing::PrintToString(messages(r));
+    ASSERT_THAT(r.config->cameras, SizeIs(1));
+    EXPECT_EQ(r.config->cameras[0].pattern, "ball");
+    EXPECT_EQ(r.config->cameras[0].mode, RecordingMode::Off);
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace

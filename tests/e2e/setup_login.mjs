@@ -307,14 +307,6 @@ try {
         await shot(page, "live");
     });
 
-    await step("Settings says it is not built yet", async () => {
-        const nav = page.getByRole("navigation", { name: "Main" });
-        await nav.getByRole("link", { name: "Settings", exact: true }).click();
-        await page.getByRole("heading", { name: "Settings", level: 1 }).waitFor();
-        await page.getByText("Not built yet:").waitFor();
-        expect(page.url().endsWith("#/settings"), `URL is ${page.url()}`);
-    });
-
     let recorded = null;
     await step("Timeline shows today's recording and plays it (screenshot)", async () => {
         const nav = page.getByRole("navigation", { name: "Main" });

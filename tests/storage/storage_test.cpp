@@ -586,6 +586,48 @@ TEST_F(StorageTest, RetentionPerKindAndProtectedEvents) {
     EXPECT_FALSE(storage_->protectEvent(9999, true).value()) << "no such event";
 }
 
+// The owner deletes an event from the web page: its segments go through the
+// garbage rows, a segment shared with a protected event stays, and a
+// protected event itself is refused.
+TEST_F(StorageTest, TheOwnerDeletesAnEventButNotAProtectedOne) {
+    StorageOptions o;
+    o.minFree.percent = 0.0001;
+    openStorage(o);
+    feed(0, 525);
+    finish();
+    ASSERT_EQ(rows().size(), 4u);
+    // Segments 1 to 4 hold 0..10, 10..20, 20..30, 30..35 s. A ring across
+    // segments 1 and 2 (5..15 s); a protected motion event in 2.
+    auto ring = storage_->startEvent("door", EventKind::Ring, kT0 + 5'000'000, "{}");
+    ASSERT_TRUE(storage_->endEvent(*ring, kT0 + 15'000'000));
+    auto motion = storage_->startEvent("door", EventKind::Motion, kT0 + 13'000'000, "{}");
+    ASSERT_TRUE(storage_->endEvent(*motion, kT0 + 14'000'000));
+    ASSERT_TRUE(storage_->protectEvent(*motion, true).value());
+
+    auto refused = storage_->deleteEvent(*motion);
+    ASSERT_TRUE(refused.hasValue());
+    EXPECT_TRUE(refused->found);
+    EXPECT_NE(refused->refused.find("protected"), std::string::npos);
+    EXPECT_EQ(rows().size(), 4u);
+
+    auto done = storage_->deleteEvent(*ring);
+    ASSERT_TRUE(done.hasValue()) << done.error().message;
+    EXPECT_TRUE(done->refused.empty()) << done->refused;
+    EXPECT_EQ(done->segments, 1u);
+    EXPECT_EQ(done->keptSegments, 1u) << "segment 2 holds the protected event";
+    settle();
+    auto left = rows();
+    ASSERT_EQ(left.size(), 3u);
+    EXPECT_EQ(left[0].sequence, 2u);
+    EXPECT_EQ(left[1].sequence, 3u);
+    EXPECT_FALSE(storage_->index().event(*ring).value().has_value());
+    EXPECT_TRUE(storage_->index().event(*motion).value().has_value());
+    auto garbage = storage_->index().garbage();
+    ASSERT_TRUE(garbage.hasValue());
+    EXPECT_TRUE(garbage->empty()) << "the deletion finished";
+    EXPECT_FALSE(storage_->deleteEvent(*ring)->found);
+}
+
 TEST_F(StorageTest, EventDetailsAndSnapshotsAreSealedToTheOwner) {
     openStorage();
     const std::string details = R"({"zones":["front path"],"score":0.031})";
@@ -654,6 +696,13 @@ PRAGMA user_version = 1;)sql"));
     auto overrides = index->retentionOverrides();
     ASSERT_TRUE(overrides.hasValue());
     EXPECT_EQ((*overrides)["door"].maxDays, 1.5);
+    // Schema 4: the per-kind days are kept too.
+    limits.ringDays = 60;
+    limits.motionDays = 7;
+    ASSERT_TRUE(index->setRetentionOverride("door", limits));
+    overrides = index->retentionOverrides();
+    ASSERT_TRUE(overrides.hasValue());
+    EXPECT_EQ((*overrides)["door"], limits);
     fs::remove_all(dir);
 }
 

@@ -266,10 +266,11 @@ TEST_F(AuthTest, RecoveryKeyLoginAndPassphraseChange) {
     EXPECT_EQ((*s)->key.publicKey, *keys::loadPublicKey(dir_));
 
     const std::string newPass = "a new passphrase here";
-    auto weak = await<Expected<void>>([&](auto cb) { auth_->changePassphrase(**s, "tiny", cb); });
+    auto weak = await<Expected<void>>(
+        [&](auto cb) { auth_->changePassphrase(**s, recovery, true, "tiny", cb); });
     ASSERT_FALSE(weak);
-    auto changed =
-        await<Expected<void>>([&](auto cb) { auth_->changePassphrase(**s, newPass, cb); });
+    auto changed = await<Expected<void>>(
+        [&](auto cb) { auth_->changePassphrase(**s, recovery, true, newPass, cb); });
     ASSERT_TRUE(changed) << changed.error().message;
     EXPECT_EQ(auditEntries()[0]["kind"], "passphrase");
 
