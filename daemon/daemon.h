@@ -90,6 +90,7 @@ public:
     Camera* camera(const std::string& id) const;
     std::vector<Camera*> cameras() const;
     const std::string& stateDir() const { return stateDir_; }
+    Clock& clock() const { return clock_; }
     storage::Storage* storage() const { return storage_.get(); }
 
 private:

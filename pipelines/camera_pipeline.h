@@ -86,6 +86,8 @@ public:
     /// One JPEG of the next picture through Callbacks::snapshot (none when
     /// the stream has no raw picture: an RTSP camera without transcode or motion).
     virtual void requestSnapshot() {}
+    /// Whether requestSnapshot() can give a picture at all.
+    virtual bool canSnapshot() const { return false; }
     /// A short "a ! b ! c" summary of the main chain, for the log.
     virtual const std::string& description() const = 0;
 };
@@ -106,6 +108,7 @@ public:
     void setLiveEnabled(bool enabled) override;
     void setRawEnabled(bool enabled) override;
     void requestSnapshot() override;
+    bool canSnapshot() const override { return snapshotValve_ != nullptr; }
     const std::string& description() const override { return description_; }
     GstElement* element() const { return pipeline_.get(); }
 

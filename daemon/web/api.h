@@ -14,12 +14,14 @@
 #include "auth.h"
 #include "daemon.h"
 #include "http.h"
+#include "live.h"
 
 namespace porchlight::web {
 
 class Api final : public Handler {
 public:
     Api(Daemon& daemon, Auth& auth, audit::AuditLog& audit);
+    ~Api() override;
     void handle(const Request& request, std::function<void(Response)> respond) override;
 
     static constexpr const char* kCookie = "porchlight_session";
@@ -34,6 +36,9 @@ private:
     Daemon& daemon_;
     Auth& auth_;
     audit::AuditLog& audit_;
+    /// Live view (WebSocket) and snapshots.
+    Response openLive(const Request& request, const Session& session, const std::string& camera);
+    std::unique_ptr<LiveService> live_;
 };
 
 /// The session cookie for \a token (Secure, HttpOnly, SameSite=Strict); an
