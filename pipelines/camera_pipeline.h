@@ -38,6 +38,9 @@ struct EncodedFrame {
     int64_t dts = -1;
     int64_t duration = -1;
     int64_t wallUs = 0;  // CLOCK_REALTIME when the frame left the encoder
+    // Live branch only: CLOCK_REALTIME when the picture was taken, from the
+    // buffer's running time against the pipeline clock (0: not known).
+    int64_t captureWallUs = 0;
     bool keyframe = false;
     size_t size() const;
 };

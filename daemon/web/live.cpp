@@ -293,8 +293,12 @@ void LiveService::attach(const std::string& camera) {
         auto f = feeds_.find(camera);
         if (f == feeds_.end())
             return;
-        if (auto v = f->second.adapter.convert(frame))
+        if (auto v = f->second.adapter.convert(frame)) {
+            // Latency is measured from the picture, not from the encoder's output.
+            if (frame.captureWallUs > 0)
+                v->wallUs = frame.captureWallUs;
             f->second.feed.push(*v);
+        }
     });
     PL_LOG(LiveLog, Debug) << camera << ": live branch open";
 }

@@ -40,7 +40,7 @@ struct LiveLimits {
 ///   {"type":"init","codec":"avc1.PPCCLL","width":W,"height":H}  then the init segment
 ///   {"type":"frame","t":SECONDS,"wallUs":US,"key":BOOL}          then one moof+mdat
 /// t is the frame's presentation time in the feed's timeline (from 0);
-/// wallUs is when the frame left the encoder (CLOCK_REALTIME), for latency.
+/// wallUs is when the picture was taken (CLOCK_REALTIME, µs), for latency.
 class LiveFeed {
 public:
     explicit LiveFeed(LiveLimits limits = {}) : limits_(limits) {}
