@@ -4,7 +4,8 @@
 // cannot play the camera's codec, a JPEG snapshot about once a second.
 //
 // For the latency measurement (tests/e2e/live.mjs), each presented frame's
-// delay from the encoder to the screen goes to window.porchlightLive[id].
+// delay from capture to the screen goes to window.porchlightLive[id]
+// (latencies; arrivals: from capture to its arrival in the page).
 import { h } from "./dom.js";
 
 const kMaxBehindS = 0.5;      // further behind the live edge than this: jump to it
@@ -28,7 +29,7 @@ export function livePlayer(id, ctx) {
     const status = h("p", { class: "hint live-status", role: "status" }, "Connecting…");
     const node = h("figure", { class: "live", "data-mode": "connecting" }, video, img,
         h("figcaption", {}, status));
-    const stats = { latencies: [], frames: 0, mode: "connecting" };
+    const stats = { latencies: [], arrivals: [], frames: 0, mode: "connecting" };
     (window.porchlightLive ||= {})[id] = stats;
 
     let stopped = false;
@@ -111,6 +112,11 @@ export function livePlayer(id, ctx) {
     function openSocket() {
         if (stopped)
             return;
+        // A stream without an end: Chrome then renders in its low-delay mode
+        // instead of keeping several decoded frames in hand.
+        try {
+            ms.duration = Infinity;
+        } catch { /* not settable here: only costs latency */ }
         const scheme = location.protocol === "https:" ? "wss" : "ws";
         ws = new WebSocket(`${scheme}://${location.host}/api/cameras/${encodeURIComponent(id)}/live`);
         ws.binaryType = "arraybuffer";
@@ -128,6 +134,11 @@ export function livePlayer(id, ctx) {
             if (msg.type === "init")
                 return onInit(msg, e.data);
             if (msg.type === "frame") {
+                // How old the frame is as it arrives: the part of the latency
+                // before the browser's decoder.
+                stats.arrivals.push(performance.timeOrigin + performance.now() - msg.wallUs / 1000);
+                if (stats.arrivals.length > kMaxSamples)
+                    stats.arrivals.shift();
                 wallOf.set(Math.round(msg.t * 1000), msg.wallUs);
                 if (wallOf.size > 600)
                     wallOf.delete(wallOf.keys().next().value);
