@@ -410,6 +410,35 @@ TEST_F(LiveApi, AViewerGetsTheCameraLiveUntilTheSessionEnds) {
     EXPECT_FALSE(daemon_->camera("door")->hasLiveConsumer());
 }
 
+TEST_F(LiveApi, AViewerFollowsItsCameraThroughAReloadThatChangesItsSize) {
+    setUpOwner();
+    ASSERT_TRUE(waitStreaming());
+    auto r = call(get("/api/cameras/door/live", true));
+    ASSERT_EQ(r.status, 101u);
+    auto socket = std::make_shared<FakeSocket>();
+    r.webSocket->opened(socket);
+    ASSERT_TRUE(test::runUntil(io_, [&] { return socket->sent.size() >= 6; }));
+    // The owner changes the camera's size: the reload replaces the camera.
+    std::ofstream(dir_ + "/p.toml") << R"([[camera]]
+id = "door"
+source = "test"
+width = 640
+height = 360
+framerate = 10
+)";
+    ASSERT_TRUE(daemon_->reload().hasValue());
+    auto newInit = [&] {
+        auto got = socket->messages();
+        for (size_t i = 1; i + 1 < got.size(); ++i)
+            if (got[i].first["type"] == "init" && got[i].first["width"] == 640)
+                return got[i + 1].first["type"] == "frame";
+        return false;
+    };
+    ASSERT_TRUE(test::runUntil(io_, newInit)) << "no new init segment after the reload";
+    EXPECT_TRUE(socket->isOpen());
+    EXPECT_TRUE(daemon_->camera("door")->hasLiveConsumer());
+}
+
 TEST_F(LiveApi, ASnapshotIsAFreshJpegOr503SayingWhy) {
     setUpOwner();
     ASSERT_TRUE(waitStreaming());
