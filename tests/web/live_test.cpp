@@ -439,6 +439,31 @@ framerate = 10
     EXPECT_TRUE(daemon_->camera("door")->hasLiveConsumer());
 }
 
+TEST_F(LiveApi, AnIdleSessionExpiringClosesItsLiveView) {
+    // Sessions here end after 1 s without a request (checked every second).
+    api_.reset();
+    auth_.reset();
+    Auth::Options options;
+    options.idle = std::chrono::seconds(1);
+    options.sweepInterval = std::chrono::seconds(1);
+    auth_ = std::make_unique<Auth>(
+        clock_, [this](std::function<void()> fn) { boost::asio::post(io_, std::move(fn)); },
+        dir_ + "/state", *audit_, options);
+    auth_->setSetupCode("12345-67890");
+    api_ = std::make_unique<Api>(*daemon_, *auth_, *audit_);
+    setUpOwner();
+    ASSERT_TRUE(waitStreaming());
+    auto r = call(get("/api/cameras/door/live", true));
+    ASSERT_EQ(r.status, 101u);
+    auto socket = std::make_shared<FakeSocket>();
+    r.webSocket->opened(socket);
+    // Watching is not using the API: the session expires under the viewer.
+    ASSERT_TRUE(test::runUntil(io_, [&] { return !socket->isOpen(); }))
+        << "the live view outlived its session";
+    EXPECT_EQ(socket->closeCode, 1008);
+    EXPECT_EQ(call(get("/api/cameras/door/live", true)).status, 401u);
+}
+
 TEST_F(LiveApi, ASnapshotIsAFreshJpegOr503SayingWhy) {
     setUpOwner();
     ASSERT_TRUE(waitStreaming());
