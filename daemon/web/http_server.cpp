@@ -377,11 +377,9 @@ private:
             request.clientAddress = client_;
             request.secure = secure_;
             request.webSocketUpgrade = beast::websocket::is_upgrade(msg);
-            // Extension point for the live view: a WebSocket upgrade on
-            // /api/live/* would be taken over here with
-            // beast::websocket::stream<Stream>(std::move(stream_)) once the API
-            // has accepted the request (auth stays with the Handler). Until
-            // then an upgrade is an ordinary request to the API.
+            // A WebSocket handshake is an ordinary request to the API too (auth
+            // stays with the Handler); it accepts by answering 101 with an
+            // endpoint, and acceptWebSocket() takes the stream over.
             if (!state_->api)
                 return close();
             auto self = this->shared_from_this();
