@@ -2,6 +2,7 @@
 #include "camera.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "log.h"
 
@@ -68,8 +69,14 @@ void Camera::attempt() {
             rawConsumer_(f);
     };
     cb.snapshot = [this](std::vector<uint8_t>&& jpeg) {
+        for (auto& done : std::exchange(snapshotWaiters_, {}))
+            done(jpeg);
         if (snapshotConsumer_)
             snapshotConsumer_(std::move(jpeg));
+    };
+    cb.live = [this](EncodedFrame&& f) {
+        if (liveConsumer_)
+            liveConsumer_(f);
     };
     auto stream = factory_(config_, std::move(cb));
     if (!stream) {
@@ -84,6 +91,7 @@ void Camera::attempt() {
     }
     // Every new pipeline starts with its branches closed.
     stream_->setRawEnabled(static_cast<bool>(rawConsumer_));
+    stream_->setLiveEnabled(static_cast<bool>(liveConsumer_));
     lastTick_ = clock_.now();
     tickFrames_ = tickBytes_ = 0;
     tickTimer_ = clock_.schedule(1s, [this] { tick(); });
@@ -193,6 +201,17 @@ void Camera::setRawConsumer(std::function<void(const RawFrame&)> consumer) {
     rawConsumer_ = std::move(consumer);
     if (stream_)
         stream_->setRawEnabled(static_cast<bool>(rawConsumer_));
+}
+
+void Camera::setLiveConsumer(std::function<void(const EncodedFrame&)> consumer) {
+    liveConsumer_ = std::move(consumer);
+    if (stream_)
+        stream_->setLiveEnabled(static_cast<bool>(liveConsumer_));
+}
+
+void Camera::takeSnapshot(std::function<void(const std::vector<uint8_t>&)> done) {
+    snapshotWaiters_.push_back(std::move(done));
+    requestSnapshot();
 }
 
 void Camera::requestSnapshot() {

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "camera_pipeline.h"
 #include "clock.h"
@@ -80,6 +81,16 @@ public:
     void setSnapshotConsumer(std::function<void(std::vector<uint8_t>&&)> consumer) {
         snapshotConsumer_ = std::move(consumer);
     }
+    /// Encoded frames for the live view; the live branch opens while one is set.
+    void setLiveConsumer(std::function<void(const EncodedFrame&)> consumer);
+    bool hasLiveConsumer() const { return static_cast<bool>(liveConsumer_); }
+    /// One JPEG of the next picture for \a done alone (the snapshot consumer
+    /// gets it too). Requests made before the picture comes share it; a
+    /// stream that stalls never answers, so callers keep a timeout.
+    void takeSnapshot(std::function<void(const std::vector<uint8_t>&)> done);
+    /// Whether the running stream can make snapshots (an RTSP camera passed
+    /// through without motion detection has no decoded picture).
+    bool canSnapshot() const { return stream_ && stream_->canSnapshot(); }
     /// Called on every state change (after the change).
     void setStateListener(std::function<void(Camera&)> listener) {
         stateListener_ = std::move(listener);
@@ -123,6 +134,8 @@ private:
     std::function<void(const RawFrame&)> rawConsumer_;
     std::function<void(std::vector<uint8_t>&&)> snapshotConsumer_;
     std::function<void(Camera&)> stateListener_;
+    std::function<void(const EncodedFrame&)> liveConsumer_;
+    std::vector<std::function<void(const std::vector<uint8_t>&)>> snapshotWaiters_;
 };
 
 }  // namespace porchlight

@@ -107,6 +107,7 @@ public:
     Camera* camera(const std::string& id) const;
     std::vector<Camera*> cameras() const;
     const std::string& stateDir() const { return stateDir_; }
+    Clock& clock() const { return clock_; }
     storage::Storage* storage() const { return storage_.get(); }
     /// The loop everything runs on (the web API's timers use it).
     boost::asio::io_context& io() const { return io_; }

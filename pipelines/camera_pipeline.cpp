@@ -395,6 +395,22 @@ bool readEncoded(GstSample* sample, EncodedFrame& f) {
     return true;
 }
 
+/// When the frame's picture was taken, on the wall clock: live sources stamp
+/// each buffer with the running time of its capture, so the distance from
+/// the pipeline's running time now is how long ago that was. \a f.wallUs
+/// (now) when it cannot be told.
+int64_t captureWallUs(GstElement* sink, const EncodedFrame& f) {
+    const GstSegment* segment = gst_sample_get_segment(f.sample.get());
+    if (!segment || f.pts < 0 || segment->format != GST_FORMAT_TIME)
+        return f.wallUs;
+    const GstClockTime captured =
+        gst_segment_to_running_time(segment, GST_FORMAT_TIME, static_cast<GstClockTime>(f.pts));
+    const GstClockTime now = gst_element_get_current_running_time(sink);
+    if (!GST_CLOCK_TIME_IS_VALID(captured) || !GST_CLOCK_TIME_IS_VALID(now) || now < captured)
+        return f.wallUs;
+    return f.wallUs - static_cast<int64_t>((now - captured) / GST_USECOND);
+}
+
 enum class Branch { Recording, Live, Raw, Snapshot };
 
 struct SinkContext {
@@ -451,6 +467,8 @@ GstFlowReturn onNewSample(GstAppSink* sink, gpointer data) {
         gst_sample_unref(sample);
         return GST_FLOW_OK;
     }
+    if (sc->branch == Branch::Live)
+        f.captureWallUs = captureWallUs(GST_ELEMENT(sink), f);
     auto shared = std::make_shared<EncodedFrame>(std::move(f));
     const bool recording = sc->branch == Branch::Recording;
     postToLoop(sc->ctx, [shared, recording](CameraPipeline::Link& l) {

@@ -38,6 +38,9 @@ struct EncodedFrame {
     int64_t dts = -1;
     int64_t duration = -1;
     int64_t wallUs = 0;  // CLOCK_REALTIME when the frame left the encoder
+    // Live branch only: CLOCK_REALTIME when the picture was taken, from the
+    // buffer's running time against the pipeline clock (0: not known).
+    int64_t captureWallUs = 0;
     bool keyframe = false;
     size_t size() const;
 };
@@ -86,6 +89,8 @@ public:
     /// One JPEG of the next picture through Callbacks::snapshot (none when
     /// the stream has no raw picture: an RTSP camera without transcode or motion).
     virtual void requestSnapshot() {}
+    /// Whether requestSnapshot() can give a picture at all.
+    virtual bool canSnapshot() const { return false; }
     /// A short "a ! b ! c" summary of the main chain, for the log.
     virtual const std::string& description() const = 0;
 };
@@ -106,6 +111,7 @@ public:
     void setLiveEnabled(bool enabled) override;
     void setRawEnabled(bool enabled) override;
     void requestSnapshot() override;
+    bool canSnapshot() const override { return snapshotValve_ != nullptr; }
     const std::string& description() const override { return description_; }
     GstElement* element() const { return pipeline_.get(); }
 

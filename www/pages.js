@@ -1,16 +1,37 @@
 // The pages after login: Live, Audit, and those whose API is not built yet.
 import { api } from "./api.js";
+import { livePlayer } from "./live.js";
 import { h, errorBox, showError, timeElement, ago, formatBitrate, formatTime } from "./dom.js";
 
 const kRefreshMs = 2000;
 
-/** Each camera's state from /api/cameras, refreshed every 2 s. */
+/**
+ * Each camera's live picture (live.js), with its state and last events beside
+ * it from /api/cameras, refreshed every 2 s. A camera's card and player stay
+ * while the page is open; only the details are redrawn.
+ */
 export function livePage(ctx) {
     const list = h("div", { class: "cameras", id: "cameras" }, h("p", {}, "Loading cameras…"));
     const error = errorBox();
     const updated = h("p", { class: "hint", id: "updated" });
+    const cards = new Map();  // id -> { node, details, player }
     let timer = 0;
     let stopped = false;
+
+    function card(c) {
+        let entry = cards.get(c.id);
+        if (!entry) {
+            const player = livePlayer(c.id, ctx);
+            const details = h("div", { class: "camera-details" });
+            const node = h("article", { class: "camera", "data-camera": c.id,
+                "aria-labelledby": `cam-${c.id}` },
+            h("h2", { id: `cam-${c.id}` }, c.id), player.node, details);
+            entry = { node, details, player };
+            cards.set(c.id, entry);
+        }
+        entry.details.replaceChildren(cameraDetails(c));
+        return entry.node;
+    }
 
     async function refresh() {
         try {
@@ -18,7 +39,12 @@ export function livePage(ctx) {
             if (stopped)
                 return;
             showError(error, "");
-            list.replaceChildren(...(cameras.length ? cameras.map(cameraCard)
+            for (const [id, entry] of cards)
+                if (!cameras.some((c) => c.id === id)) {
+                    entry.player.stop();
+                    cards.delete(id);
+                }
+            list.replaceChildren(...(cameras.length ? cameras.map(card)
                 : [h("p", {}, "No cameras are configured. Add a [[camera]] to porchlightd's " +
                     "configuration file.")]));
             updated.textContent = `Updated ${new Date().toLocaleTimeString()}.`;
@@ -38,36 +64,34 @@ export function livePage(ctx) {
         title: "Live",
         node: h("section", { "aria-labelledby": "live-h" },
             h("h1", { id: "live-h", tabindex: "-1" }, "Live"),
-            notBuilt("the live picture of each camera, with under a second of delay, will " +
-                "appear here; for now this page shows each camera's state."),
             error, list, updated),
         stop() {
             stopped = true;
             clearTimeout(timer);
+            for (const entry of cards.values())
+                entry.player.stop();
         },
     };
 }
 
-function cameraCard(c) {
+function cameraDetails(c) {
     const now = Date.now();
     const when = (us) => us ? [timeElement(us), ` (${ago(us, now)})`] : "never";
     const row = (name, ...value) => [h("dt", {}, name), h("dd", {}, ...value)];
     const streaming = c.state === "streaming";
-    return h("article", { class: "camera", "data-camera": c.id, "aria-labelledby": `cam-${c.id}` },
-        h("h2", { id: `cam-${c.id}` }, c.id),
-        h("dl", {},
-            row("State", h("span", { class: `badge ${streaming ? "ok" : "warn"}` },
-                streaming ? "✓ " : "! ", c.state)),
-            row("Recording", c.recording ? h("span", { class: "badge rec" }, "● Recording")
-                : "Not recording"),
-            row("Mode", c.mode),
-            row("Resolution", c.width && c.height ? `${c.width} × ${c.height}` : "—"),
-            row("Frame rate", c.fps ? `${Number(c.fps).toFixed(1)} fps` : "—"),
-            row("Bitrate", formatBitrate(c.bitrateBps)),
-            row("Last ring", when(c.lastRingUs)),
-            row("Last motion", when(c.lastMotionUs)),
-            row("Source", c.source),
-            c.lastError ? row("Problem", h("span", { class: "problem" }, c.lastError)) : null));
+    return h("dl", {},
+        row("State", h("span", { class: `badge ${streaming ? "ok" : "warn"}` },
+            streaming ? "✓ " : "! ", c.state)),
+        row("Recording", c.recording ? h("span", { class: "badge rec" }, "● Recording")
+            : "Not recording"),
+        row("Last ring", when(c.lastRingUs)),
+        row("Last motion", when(c.lastMotionUs)),
+        row("Mode", c.mode),
+        row("Resolution", c.width && c.height ? `${c.width} × ${c.height}` : "—"),
+        row("Frame rate", c.fps ? `${Number(c.fps).toFixed(1)} fps` : "—"),
+        row("Bitrate", formatBitrate(c.bitrateBps)),
+        row("Source", c.source),
+        c.lastError ? row("Problem", h("span", { class: "problem" }, c.lastError)) : null);
 }
 
 /** The audit log, newest first, 50 at a time. */

@@ -99,6 +99,21 @@ Response retryLater(std::chrono::milliseconds wait) {
     return r;
 }
 
+/// The camera id of /api/cameras/{id}/{what}.
+std::optional<std::string> cameraRoute(const std::string& path, std::string_view what) {
+    constexpr std::string_view prefix = "/api/cameras/";
+    if (!path.starts_with(prefix) || !path.ends_with(what) ||
+        path.size() <= prefix.size() + what.size() + 1)
+        return std::nullopt;
+    std::string id = path.substr(prefix.size(), path.size() - prefix.size() - what.size());
+    if (id.back() != '/')
+        return std::nullopt;
+    id.pop_back();
+    if (id.empty() || id.find('/') != std::string::npos)
+        return std::nullopt;
+    return id;
+}
+
 }  // namespace
 
 std::string sessionCookie(const std::string& token) {
@@ -119,7 +134,14 @@ Api::Api(Daemon& daemon, Auth& auth, audit::AuditLog& audit)
               return s ? &s->index() : nullptr;
           },
           [this](const std::string& id) { return daemon_.camera(id) != nullptr; }, audit)),
-      settings_(daemon, auth, audit) {}
+      settings_(daemon, auth, audit),
+      live_(std::make_unique<LiveService>(daemon, daemon.clock())) {
+    auth_.onSessionEnded = [this](const Session& s) { live_->sessionEnded(s.token); };
+}
+
+Api::~Api() {
+    auth_.onSessionEnded = nullptr;
+}
 
 void Api::handle(const Request& request, std::function<void(Response)> respond) {
     const std::string& path = request.path;
@@ -155,6 +177,10 @@ void Api::handle(const Request& request, std::function<void(Response)> respond) 
         return respond(cameras());
     if (path == "/api/audit" && request.method == "GET")
         return respond(audit(request));
+    if (auto camera = cameraRoute(path, "live"); camera && request.method == "GET")
+        return respond(openLive(request, *session, *camera));
+    if (auto camera = cameraRoute(path, "snapshot"); camera && request.method == "GET")
+        return live_->snapshot(*camera, std::move(respond));
     if (path == "/api/audit/verify" && request.method == "GET") {
         auto report = audit::verifyAuditLog(audit_.file());
         if (!report)
@@ -168,6 +194,19 @@ void Api::handle(const Request& request, std::function<void(Response)> respond) 
     if (settings_.handle(request, *session, respond))
         return;
     return respond(jsonError(404, "no such API route: " + path));
+}
+
+Response Api::openLive(const Request& request, const Session& session, const std::string& camera) {
+    if (!request.webSocketUpgrade) {
+        Response r = jsonError(426, "this is a WebSocket: open it with new WebSocket(url)");
+        r.headers.emplace_back("Upgrade", "websocket");
+        return r;
+    }
+    // Browsers send Origin with every WebSocket handshake, and SameSite does
+    // not stop a cross-site one: only this device's own page may watch.
+    if (header(request, "origin").empty() || !sameOrigin(request))
+        return jsonError(403, "the live view must be opened from this device's own page");
+    return live_->openLive(camera, session.token);
 }
 
 Response Api::state() const {

@@ -16,12 +16,14 @@
 #include "http.h"
 #include "recordings.h"
 #include "settings_api.h"
+#include "live.h"
 
 namespace porchlight::web {
 
 class Api final : public Handler {
 public:
     Api(Daemon& daemon, Auth& auth, audit::AuditLog& audit);
+    ~Api() override;
     void handle(const Request& request, std::function<void(Response)> respond) override;
 
     static constexpr const char* kCookie = "porchlight_session";
@@ -38,6 +40,9 @@ private:
     audit::AuditLog& audit_;
     std::unique_ptr<Recordings> recordings_;
     SettingsApi settings_;
+    /// Live view (WebSocket) and snapshots.
+    Response openLive(const Request& request, const Session& session, const std::string& camera);
+    std::unique_ptr<LiveService> live_;
 };
 
 /// The session cookie for \a token (Secure, HttpOnly, SameSite=Strict); an

@@ -193,6 +193,8 @@ void Auth::endSession(const std::string& key, const char* reason) {
     if (it == sessions_.end())
         return;
     const std::string client = it->second->client;
+    if (onSessionEnded)
+        onSessionEnded(*it->second);
     sessions_.erase(it);  // frees the guarded memory holding the secret key
     PL_LOG(AuthLog, Info) << "session of " << client << " ended (" << reason << ")";
     if (auto ok = audit_.append("logout", client, json{{"reason", reason}}); !ok)

@@ -103,6 +103,10 @@ public:
     /// How long \a client must wait before its next attempt is considered.
     std::chrono::milliseconds retryAfter(const std::string& client) const;
 
+    /// Runs as a session ends (logout, idle, lifetime), before it is destroyed:
+    /// what it opened (a live view) closes with it.
+    std::function<void(const Session&)> onSessionEnded;
+
     /// For tests: how many key derivations were started, and live sessions.
     size_t kdfRuns() const { return kdfRuns_.load(); }
     size_t sessionCount() const { return sessions_.size(); }

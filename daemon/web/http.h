@@ -21,8 +21,9 @@ struct Request {
     std::map<std::string, std::string> query;    // decoded names and values
     std::map<std::string, std::string> headers;  // lower-case names
     std::string body;
-    std::string clientAddress;  // the peer's IP address, for rate limits and the audit log
-    bool secure = false;        // arrived over TLS
+    std::string clientAddress;      // the peer's IP address, for rate limits and the audit log
+    bool secure = false;            // arrived over TLS
+    bool webSocketUpgrade = false;  // a WebSocket handshake (Upgrade: websocket)
 };
 
 /// A response body made piece by piece (playback, export): the server asks
@@ -43,6 +44,7 @@ public:
     /// pending \a give may be dropped without a call.
     virtual void cancel() = 0;
 };
+class WebSocketEndpoint;
 
 struct Response {
     unsigned status = 200;
@@ -54,6 +56,40 @@ struct Response {
     /// or with Content-Length when \a streamLength is known.
     std::shared_ptr<BodySource> stream;
     std::optional<uint64_t> streamLength;
+    /// Set (with status 101) to accept a WebSocket handshake: the server
+    /// completes it and hands the socket to this endpoint.
+    std::shared_ptr<WebSocketEndpoint> webSocket;
+};
+
+/// One accepted WebSocket, as the API sees it; the server implements it.
+/// Only used on the loop thread.
+class WebSocket {
+public:
+    virtual ~WebSocket();
+    using Message = std::shared_ptr<const std::string>;
+    /// Queues a message (binary, or text when \a text). False when the socket
+    /// is closed or its send queue is full: the message was not queued.
+    virtual bool send(Message message, bool text) = 0;
+    /// What is queued and not yet written.
+    virtual size_t queuedBytes() const = 0;
+    virtual size_t queuedMessages() const = 0;
+    /// Sends a close frame (RFC 6455 \a code, \a reason for a person) after
+    /// what is queued, and ends the connection.
+    virtual void close(uint16_t code, const std::string& reason) = 0;
+    virtual bool isOpen() const = 0;
+};
+
+/// What takes over an upgraded connection.
+class WebSocketEndpoint {
+public:
+    virtual ~WebSocketEndpoint();
+    /// The handshake is done: \a socket may be used until closed() runs.
+    virtual void opened(std::shared_ptr<WebSocket> socket) = 0;
+    /// A message from the browser (at most a few kilobytes).
+    virtual void received(const std::string& /*message*/, bool /*text*/) {}
+    /// The connection is gone (either side closed it, or it failed); also
+    /// when the handshake failed and opened() never ran.
+    virtual void closed() = 0;
 };
 
 /// {"error": message}, with \a message written for a person.

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <deque>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -20,7 +21,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include "config.h"
 #include "log.h"
@@ -99,6 +102,8 @@ std::string jsonString(std::string_view text) {
 
 Handler::~Handler() = default;
 BodySource::~BodySource() = default;
+WebSocket::~WebSocket() = default;
+WebSocketEndpoint::~WebSocketEndpoint() = default;
 
 class ConnectionBase {
 public:
@@ -374,11 +379,10 @@ private:
             request.body = msg.body();
             request.clientAddress = client_;
             request.secure = secure_;
-            // Extension point for the live view: a WebSocket upgrade on
-            // /api/live/* would be taken over here with
-            // beast::websocket::stream<Stream>(std::move(stream_)) once the API
-            // has accepted the request (auth stays with the Handler). Until
-            // then an upgrade is an ordinary request to the API.
+            request.webSocketUpgrade = beast::websocket::is_upgrade(msg);
+            // A WebSocket handshake is an ordinary request to the API too (auth
+            // stays with the Handler); it accepts by answering 101 with an
+            // endpoint, and acceptWebSocket() takes the stream over.
             if (!state_->api)
                 return close();
             auto self = this->shared_from_this();
@@ -391,6 +395,8 @@ private:
                 // loop so the stack unwinds and ordering is the same always.
                 asio::post(self->stream_.get_executor(),
                            [self, keepAlive, r = std::move(response)]() mutable {
+                               if (r.webSocket)
+                                   return self->acceptWebSocket(std::move(r));
                                self->send(std::move(r), keepAlive, false);
                            });
             });
@@ -400,6 +406,10 @@ private:
         Response r = serveStatic(*state_, std::string(msg.method_string()), *path, headOnly);
         send(std::move(r), keepAlive, headOnly);
     }
+
+    /// The API accepted a WebSocket handshake: the stream moves to a
+    /// WebSocketConnection, which answers 101 and serves it from then on.
+    void acceptWebSocket(Response r);
 
     void send(Response r, bool keepAlive, bool headOnly) {
         if (r.stream && !headOnly)
@@ -604,6 +614,185 @@ private:
     std::shared_ptr<BodySource> streamSource_;
     std::optional<uint64_t> streamLeft_;
 };
+
+// ---- WebSocket ----------------------------------------------------------
+
+// A browser's messages to us are small commands; anything bigger is refused.
+constexpr size_t kWebSocketReadLimit = 4 * 1024;
+// The send queue's bounds: beyond them send() refuses, so a stalled client
+// costs at most this much memory (the live view drops frames well before).
+constexpr size_t kWebSocketQueueBytes = 8 * 1024 * 1024;
+constexpr size_t kWebSocketQueueMessages = 512;
+constexpr std::chrono::seconds kWebSocketIdleTimeout{60};
+
+/// One upgraded connection: the WebSocket the API's endpoint writes to.
+/// Registered with the server like an HTTP connection, so it counts against
+/// kMaxConnections and closes with the server.
+template <typename Stream>
+class WebSocketConnection : public ConnectionBase,
+                            public WebSocket,
+                            public std::enable_shared_from_this<WebSocketConnection<Stream>> {
+public:
+    WebSocketConnection(std::shared_ptr<ServerState> state, Stream stream,
+                        std::shared_ptr<WebSocketEndpoint> endpoint, std::string client)
+        : state_(std::move(state)),
+          ws_(std::move(stream)),
+          endpoint_(std::move(endpoint)),
+          client_(std::move(client)) {
+        state_->connections.insert(this);
+    }
+    ~WebSocketConnection() override { state_->connections.erase(this); }
+
+    void start(http::request<http::string_body> request) {
+        // The WebSocket's own timeouts (handshake, idle pings) replace the
+        // HTTP ones from here on.
+        beast::get_lowest_layer(ws_).expires_never();
+        // Browsers never send on their own: ping them, and give up on one
+        // that stops answering.
+        auto timeout = beast::websocket::stream_base::timeout::suggested(beast::role_type::server);
+        timeout.idle_timeout = kWebSocketIdleTimeout;
+        timeout.keep_alive_pings = true;
+        ws_.set_option(timeout);
+        ws_.set_option(
+            beast::websocket::stream_base::decorator([](beast::websocket::response_type& res) {
+                res.set(http::field::server, "porchlightd");
+                res.set(http::field::cache_control, "no-store");
+            }));
+        ws_.read_message_max(kWebSocketReadLimit);
+        ws_.binary(true);
+        ws_.async_accept(request, [self = this->shared_from_this()](beast::error_code ec) {
+            if (ec) {
+                PL_LOG(WebLog, Info)
+                    << "WebSocket handshake with " << self->client_ << " failed: " << ec.message();
+                return self->ended();
+            }
+            self->open_ = true;
+            if (self->endpoint_)
+                self->endpoint_->opened(self);
+            self->read();
+        });
+    }
+
+    // WebSocket
+    bool send(Message message, bool text) override {
+        if (!open_ || closing_ || !message)
+            return false;
+        if (queue_.size() >= kWebSocketQueueMessages ||
+            queuedBytes_ + message->size() > kWebSocketQueueBytes)
+            return false;
+        queuedBytes_ += message->size();
+        queue_.push_back({std::move(message), text});
+        if (!writing_)
+            writeNext();
+        return true;
+    }
+    size_t queuedBytes() const override { return queuedBytes_; }
+    size_t queuedMessages() const override { return queue_.size(); }
+    bool isOpen() const override { return open_ && !closing_; }
+    void close(uint16_t code, const std::string& reason) override {
+        if (!open_ || closing_)
+            return;
+        closing_ = true;
+        closeReason_ = beast::websocket::close_reason(code);
+        // A close frame has room for 123 bytes of reason.
+        closeReason_.reason = reason.substr(0, 123);
+        if (!writing_)
+            sendClose();
+    }
+
+    // ConnectionBase: the server is going away.
+    void close() override {
+        beast::error_code ec;
+        beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ec);
+        beast::get_lowest_layer(ws_).close();
+    }
+
+private:
+    struct Queued {
+        Message message;
+        bool text = false;
+    };
+
+    void read() {
+        ws_.async_read(
+            readBuffer_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                if (ec)
+                    return self->ended();
+                const std::string message = beast::buffers_to_string(self->readBuffer_.data());
+                self->readBuffer_.consume(self->readBuffer_.size());
+                if (self->endpoint_)
+                    self->endpoint_->received(message, self->ws_.got_text());
+                self->read();
+            });
+    }
+
+    void writeNext() {
+        writing_ = true;
+        ws_.text(queue_.front().text);
+        ws_.async_write(asio::buffer(*queue_.front().message),
+                        [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                            self->writing_ = false;
+                            if (ec)
+                                return self->ended();
+                            self->queuedBytes_ -= self->queue_.front().message->size();
+                            self->queue_.pop_front();
+                            if (!self->queue_.empty())
+                                return self->writeNext();
+                            if (self->closing_)
+                                self->sendClose();
+                        });
+    }
+
+    /// Everything queued is written: say goodbye. The read loop ends when
+    /// the client answers the close frame (or the timeout gives up on it).
+    void sendClose() {
+        writing_ = true;
+        ws_.async_close(closeReason_, [self = this->shared_from_this()](beast::error_code ec) {
+            self->writing_ = false;
+            if (ec)
+                self->ended();
+        });
+    }
+
+    /// The connection is over, for whatever reason: tell the endpoint once
+    /// and drop it (it holds this socket; that cycle ends here).
+    void ended() {
+        open_ = false;
+        queue_.clear();
+        queuedBytes_ = 0;
+        if (auto endpoint = std::move(endpoint_))
+            endpoint->closed();
+        if (!writing_)
+            close();
+    }
+
+    std::shared_ptr<ServerState> state_;
+    beast::websocket::stream<Stream> ws_;
+    std::shared_ptr<WebSocketEndpoint> endpoint_;
+    std::string client_;
+    beast::flat_buffer readBuffer_;
+    std::deque<Queued> queue_;
+    size_t queuedBytes_ = 0;
+    bool open_ = false;
+    bool writing_ = false;
+    bool closing_ = false;
+    beast::websocket::close_reason closeReason_;
+};
+
+template <typename Stream>
+void Connection<Stream>::acceptWebSocket(Response r) {
+    if (r.status != 101 || !parser_ || !beast::websocket::is_upgrade(parser_->get())) {
+        // The API offered a WebSocket for a request that is not a handshake.
+        PL_LOG(WebLog, Error) << "the API answered a plain request with a WebSocket";
+        return send(jsonError(500, "internal error: this route needs a WebSocket handshake"), false,
+                    false);
+    }
+    // From here on the WebSocket counts, not this connection.
+    state_->connections.erase(this);
+    auto ws = std::make_shared<WebSocketConnection<Stream>>(state_, std::move(stream_),
+                                                            std::move(r.webSocket), client_);
+    ws->start(parser_->release());
+}
 
 void accept(const std::shared_ptr<ServerState>& state, size_t index) {
     auto& listener = state->listeners[index];

@@ -5,7 +5,9 @@
 
 #include <gst/video/video.h>
 #include <gtest/gtest.h>
+
 #include <unistd.h>
+#include <algorithm>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -105,6 +107,16 @@ TEST_F(PipelineTest, LiveBranchDeliversOnceOpened) {
     EXPECT_TRUE(live_.empty());
     p->setLiveEnabled(true);
     ASSERT_TRUE(runUntil(io_, [&] { return live_.size() >= 5; }));
+    // Live frames say when their picture was taken (for the latency the page
+    // measures): before they left the encoder, and not long before.
+    for (const auto& f : live_) {
+        EXPECT_GT(f.captureWallUs, 0);
+        EXPECT_LE(f.captureWallUs, f.wallUs);
+        EXPECT_LT(f.wallUs - f.captureWallUs, 10'000'000);
+    }
+    EXPECT_TRUE(std::any_of(live_.begin(), live_.end(), [](const EncodedFrame& f) {
+        return f.captureWallUs < f.wallUs;
+    })) << "the capture time is only the encoder's output time";
     p->setLiveEnabled(false);
     runFor(io_, 200ms);
     const size_t closedAt = live_.size();
