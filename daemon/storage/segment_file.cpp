@@ -465,6 +465,7 @@ struct Writer::State {
     uint64_t size = 0;
     std::optional<Sealer> sealer;  // for append/finish; absent when records come sealed
     std::vector<uint8_t> buffer;
+    bool reserved = false;  // space preallocated beyond the end, to give back
     bool failed = false;
     bool finished = false;
 
@@ -491,7 +492,7 @@ Expected<Writer> Writer::create(const std::filesystem::path& path, const Identit
 }
 
 Expected<Writer> Writer::createSealed(const std::filesystem::path& path,
-                                      std::span<const uint8_t> header) {
+                                      std::span<const uint8_t> header, uint64_t reserveBytes) {
     Writer w;
     State& s = *w.s_;
     s.path = path;
@@ -501,6 +502,12 @@ Expected<Writer> Writer::createSealed(const std::filesystem::path& path,
     // The header and the file's directory entry are made durable now, so that
     // once the index records this segment the file is known to exist.
     int err = writeAll(s.fd.get(), header.data(), header.size());
+    // Only an optimisation: a filesystem without it (EOPNOTSUPP), or too
+    // little space for all of it (ENOSPC: the writes will say so if it
+    // matters), changes nothing else.
+    if (err == 0 && reserveBytes > header.size() &&
+        ::fallocate(s.fd.get(), FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(reserveBytes)) == 0)
+        s.reserved = true;
     if (err == 0 && ::fsync(s.fd.get()) != 0)
         err = errno;
     if (err != 0) {
@@ -545,6 +552,12 @@ Expected<void> Writer::State::write(std::span<const uint8_t> record, bool sync) 
 
 Expected<void> Writer::State::close() {
     finished = true;
+    // Truncating to the size it has frees the preallocated blocks after it.
+    if (reserved && ::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) {
+        const int err = errno;
+        fd.reset();
+        return ioError("cannot truncate", path, err);
+    }
     if (::fsync(fd.get()) != 0) {
         const int err = errno;
         fd.reset();

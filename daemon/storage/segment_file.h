@@ -90,8 +90,14 @@ public:
                                    uint16_t version = kCurrentFormatVersion);
     /// Create \a path with \a header from a Sealer kept elsewhere; records then
     /// come sealed (appendSealed, finishSealed), and append/finish must not be used.
+    /// \a reserveBytes, when not 0, preallocates that much disk space beyond
+    /// the end of the file (the size stays that of the data, so a crash scan
+    /// sees nothing different): appends then only fill allocated blocks, and
+    /// each fdatasync commits less filesystem metadata. What is not used is
+    /// given back when the segment is finished (or repaired after a crash).
     static Expected<Writer> createSealed(const std::filesystem::path& path,
-                                         std::span<const uint8_t> header);
+                                         std::span<const uint8_t> header,
+                                         uint64_t reserveBytes = 0);
     Writer(Writer&&) noexcept;
     Writer& operator=(Writer&&) noexcept;
     ~Writer();
@@ -135,6 +141,7 @@ struct Scan {
 Expected<Scan> scan(const std::filesystem::path& path);
 
 /// Cut a torn tail off (to Scan::validBytes) and fsync: the crash repair.
+/// Also gives back space preallocated beyond the end (Writer::createSealed).
 Expected<void> truncateTo(const std::filesystem::path& path, uint64_t validBytes);
 
 /// A decrypted chunk.

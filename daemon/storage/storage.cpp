@@ -54,6 +54,9 @@ std::error_code makeParents(const std::filesystem::path& root, const std::filesy
     return {};
 }
 
+/// The most disk space preallocated for one segment.
+constexpr uint64_t kMaxReserve = 256ull << 20;
+
 }  // namespace
 
 /// A segment being written. Loop-side fields are touched only on the loop,
@@ -323,10 +326,22 @@ void Storage::openSegment(Recorder& r, const VideoFrame& first) {
     r.fragmentSequence = 0;
 
     auto init = mp4::writeInitSegment(*r.track);
+    // Preallocate about a segment's worth (the largest fragment seen, times the
+    // fragments in a segment): each fragment's fdatasync then commits less
+    // filesystem metadata (docs/PERFORMANCE.md, storage target 3). What is
+    // not used is given back when the segment is closed.
+    uint64_t reserve = 0;
+    if (lastFragmentBytes_ > 0 && options_.fragmentUs > 0) {
+        const double fragments =
+            std::ceil(options_.segmentSeconds * 1e6 / static_cast<double>(options_.fragmentUs));
+        reserve = std::min<uint64_t>(
+            lastFragmentBytes_ * static_cast<uint64_t>(std::max(1.0, fragments)), kMaxReserve);
+    }
     // Sealing stage: the segment key, the header and the init record. Disk
     // stage: create the file with them, then tell the loop.
-    worker_->runSealed([this, seg, init = std::move(init), pk = *publicKey_, root = stateDir_,
-                        post = post_, alive = std::weak_ptr<bool>(alive_)]() -> DiskWorker::Job {
+    worker_->runSealed([this, seg, init = std::move(init), pk = *publicKey_, reserve,
+                        root = stateDir_, post = post_,
+                        alive = std::weak_ptr<bool>(alive_)]() -> DiskWorker::Job {
         std::string sealError;
         std::vector<uint8_t> header;
         std::vector<uint8_t> initRecord;
@@ -341,7 +356,7 @@ void Storage::openSegment(Recorder& r, const VideoFrame& first) {
             seg->sealer = std::move(*sealer);
         }
         return [this, seg, header = std::move(header), initRecord = std::move(initRecord),
-                sealError = std::move(sealError), root, post, alive] {
+                sealError = std::move(sealError), reserve, root, post, alive] {
             const std::filesystem::path file = root / seg->path;
             std::string error;
             bool full = false;
@@ -350,7 +365,7 @@ void Storage::openSegment(Recorder& r, const VideoFrame& first) {
             } else if (std::error_code ec = makeParents(root, seg->path); ec) {
                 error = "cannot create " + file.parent_path().string() + ": " + ec.message();
                 full = ec == std::errc::no_space_on_device;
-            } else if (auto w = segment::Writer::createSealed(file, header); !w) {
+            } else if (auto w = segment::Writer::createSealed(file, header, reserve); !w) {
                 error = w.error().message;
                 full = segment::isDiskFullError(w.error());
             } else if (auto a = w->appendSealed(initRecord, true); !a) {

@@ -548,6 +548,44 @@ TEST_F(SegmentTest, FailedWriteLeavesATornTailAndEndsTheWriter) {
     EXPECT_TRUE(r.chunks[0].plaintext == Bytes(100, 7));
 }
 
+uint64_t allocatedBytes(const fs::path& path) {
+    struct stat st {};
+    EXPECT_EQ(::stat(path.c_str(), &st), 0);
+    return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+// Space reserved for a segment lies beyond its end: the size (what a crash
+// scan sees) is only ever the data, and what is left over is given back
+// when the segment is finished, or by truncateTo (the crash repair).
+TEST_F(SegmentTest, ReservedSpaceIsBeyondTheEndAndGivenBack) {
+    constexpr uint64_t kReserve = 8 << 20;
+    for (const bool finish : {true, false}) {
+        SCOPED_TRACE(finish ? "finished" : "left open");
+        const fs::path file = path(finish ? "a.plseg" : "b.plseg");
+        auto sealer = Sealer::create(identity_, owner_.publicKey);
+        ASSERT_TRUE(sealer);
+        auto w = Writer::createSealed(file, sealer->header(), kReserve);
+        ASSERT_TRUE(w) << w.error().message;
+        if (allocatedBytes(file) < kReserve)
+            GTEST_SKIP() << "this filesystem does not preallocate (fallocate KEEP_SIZE)";
+        Bytes record;
+        ASSERT_TRUE(sealer->seal(record, ChunkKind::Init, Bytes(700, 1), identity_.startUs));
+        ASSERT_TRUE(w->appendSealed(record, true));
+        EXPECT_EQ(fs::file_size(file), w->size());
+        auto s = scan(file);
+        ASSERT_TRUE(s) << s.error().message;
+        EXPECT_EQ(s->validBytes, s->fileBytes) << s->problem;
+        if (finish) {
+            ASSERT_TRUE(sealer->sealFinal(record, identity_.startUs + 1));
+            ASSERT_TRUE(w->finishSealed(record));
+        } else {
+            ASSERT_TRUE(truncateTo(file, w->size()));
+        }
+        EXPECT_LT(allocatedBytes(file), 64u << 10);
+        EXPECT_FALSE(readAll(file, owner_, identity_).error);
+    }
+}
+
 Bytes hexBytes(const std::string& hex) {
     Bytes out(hex.size() / 2);
     EXPECT_EQ(
