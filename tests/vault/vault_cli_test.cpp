@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -661,10 +662,15 @@ TEST_F(VaultCliTest, AFlippedByteIsFoundAndTheRestStillExports) {
     EXPECT_TRUE(contains(v.out, "1 problem(s)")) << describe(v) << "only that segment is bad";
 
     // The segments before and after it export whole. (Whole seconds, kept clear
-    // of the damaged segment's range, which touches its neighbours'.)
+    // of the damaged segment's range, which touches its neighbours' and can
+    // overlap them by a few milliseconds: one segment's end is its last
+    // frame's time plus its duration, the next one's start its first frame's
+    // capture time.)
+    const int64_t beforeEndUs = std::min(rows_.front().endUs, hit.startUs);
+    const int64_t afterStartUs = std::max(rows_.back().startUs, hit.endUs);
     const std::vector<std::pair<std::string, std::string>> ranges = {
-        {"@0", at(rows_.front().endUs / 1'000'000)},
-        {at(rows_.back().startUs / 1'000'000 + 1), "@9999999999"},
+        {"@0", at(beforeEndUs / 1'000'000)},
+        {at(afterStartUs / 1'000'000 + 1), "@9999999999"},
     };
     for (const auto& [from, to] : ranges) {
         SCOPED_TRACE(from + " .. " + to);
