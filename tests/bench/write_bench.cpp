@@ -190,6 +190,10 @@ BENCHMARK(BM_EncryptedVsPlainWrite)
     ->Unit(benchmark::kMillisecond);
 
 void BM_RecorderVsPlainWrite(benchmark::State& state) {
+    // The recorder preallocates each segment's space (after its first
+    // segment, when it knows how large fragments are). plain_prealloc:1 gives
+    // the plain side the same preallocation, plain_prealloc:0 none.
+    const bool plainPrealloc = state.range(0) != 0;
     SyntheticStream shape;  // for its frame rate
     const auto framesPerSegment = static_cast<size_t>(kSegmentSeconds * shape.fps());
     const auto framesPerFragment = static_cast<size_t>(shape.fps());  // 1 s fragments
@@ -200,11 +204,25 @@ void BM_RecorderVsPlainWrite(benchmark::State& state) {
     double otherCoreSeconds = 0;
     double allWall = 0;
     uint64_t n = 0;
+    // One recorder for the whole run, as in the daemon: from its second
+    // segment on it knows how large fragments are and preallocates. One
+    // segment per iteration, closed at the end of it (endStream), so that
+    // each side's time covers creating, filling and closing its file.
+    TempDir dir("pl-bench-recorder");
+    Owner::get().installInto(dir.path());
+    storage::StorageOptions options;
+    options.segmentSeconds = kSegmentSeconds;
+    RecordingDriver driver(dir.path(), options);
+    SyntheticStream stream;
+    {
+        // A warm-up segment: the first one, without preallocation, is not timed.
+        for (size_t i = 0; i < framesPerSegment; ++i)
+            driver.push(stream.next());
+        driver.storage().endStream(kCamera);
+        driver.drain();
+    }
     for (auto _ : state) {
-        TempDir dir("pl-bench-recorder");
-        Owner::get().installInto(dir.path());
         // The same 60 s of video for both sides, made before any clock starts.
-        SyntheticStream stream;
         std::vector<storage::VideoFrame> frames;
         frames.reserve(framesPerSegment);
         for (size_t i = 0; i < framesPerSegment; ++i)
@@ -222,33 +240,38 @@ void BM_RecorderVsPlainWrite(benchmark::State& state) {
         for (const auto& b : blocks)
             bytes += static_cast<double>(b.size());
 
-        storage::StorageOptions options;
-        options.segmentSeconds = kSegmentSeconds;
-        RecordingDriver driver(dir.path(), options);
+        const uint64_t closedBefore = driver.storage().segmentsClosed();
         const OtherLoad others;
         const double all0 = wallSeconds();
         const auto recordAll = [&] {
             const double c0 = processCpuSeconds();
             const double w0 = wallSeconds();
-            // finish() closes the last fragment (with the last frame's own
-            // duration) and the segment, and waits for the disk and the index.
+            // endStream() closes the last fragment (with the last frame's own
+            // duration) and the segment; drain() waits for the disk and the index.
             for (auto& f : frames)
                 driver.push(std::move(f));
-            driver.finish();
+            driver.storage().endStream(kCamera);
+            driver.drain();
             encWall += wallSeconds() - w0;
             encCpu += processCpuSeconds() - c0;
         };
         const auto writePlain = [&] {
             const double w0 = wallSeconds();
-            const fs::path plain = dir.path() / "plain.bin";
+            const fs::path plain = dir.path() / ("plain-" + std::to_string(n) + ".bin");
             const int fd = ::open(plain.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
             if (fd < 0)
                 fail("cannot create " + plain.string());
+            if (plainPrealloc &&
+                ::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes)) != 0)
+                fail("fallocate: " + std::string(std::strerror(errno)));
             for (const auto& b : blocks) {
                 writeAll(fd, b.data(), b.size());
                 if (::fdatasync(fd) != 0)
                     fail("fdatasync: " + std::string(std::strerror(errno)));
             }
+            if (plainPrealloc && ::ftruncate(fd, static_cast<off_t>(bytes)) != 0)
+                fail("ftruncate: " + std::string(std::strerror(errno)));
+            ::fsync(fd);
             ::close(fd);
             plainWall += wallSeconds() - w0;
         };
@@ -262,7 +285,7 @@ void BM_RecorderVsPlainWrite(benchmark::State& state) {
         const double all = wallSeconds() - all0;
         allWall += all;
         otherCoreSeconds += others.cores() * all;
-        if (driver.storage().segmentsClosed() != 1)
+        if (driver.storage().segmentsClosed() != closedBefore + 1)
             state.SkipWithError("the recorder did not close exactly one segment");
         videoBytes += bytes;
         state.SetIterationTime(all);
@@ -277,7 +300,13 @@ void BM_RecorderVsPlainWrite(benchmark::State& state) {
 }
 
 // Ten segments each way: ten minutes of one camera's video, 300 MB per side.
-BENCHMARK(BM_RecorderVsPlainWrite)->Iterations(10)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RecorderVsPlainWrite)
+    ->ArgName("plain_prealloc")
+    ->Arg(1)
+    ->Arg(0)
+    ->Iterations(10)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // Where the encrypted path's CPU goes, per fragment: the two passes over
 // its bytes that the Sealer makes (see segment_file.cpp).
