@@ -92,6 +92,8 @@ struct Storage::Recorder {
     uint32_t fragmentSequence = 0;
     uint32_t lastDurationTicks = 3000;
     uint64_t nextSequence = 0;
+    uint64_t segmentBytes = 0;  // fragment bytes handed to the writer in this segment
+    double bytesPerSecond = 0;  // this camera's rate over its last segment (0: not known yet)
 };
 
 Expected<std::unique_ptr<Storage>> Storage::open(const std::filesystem::path& stateDir,
@@ -324,19 +326,16 @@ void Storage::openSegment(Recorder& r, const VideoFrame& first) {
     r.firstDtsNs = first.dtsNs;
     r.fragment.clear();
     r.fragmentSequence = 0;
+    r.segmentBytes = 0;
 
     auto init = mp4::writeInitSegment(*r.track);
-    // Preallocate about a segment's worth (the largest fragment seen, times the
-    // fragments in a segment): each fragment's fdatasync then commits less
-    // filesystem metadata (docs/PERFORMANCE.md, storage target 3). What is
-    // not used is given back when the segment is closed.
-    uint64_t reserve = 0;
-    if (lastFragmentBytes_ > 0 && options_.fragmentUs > 0) {
-        const double fragments =
-            std::ceil(options_.segmentSeconds * 1e6 / static_cast<double>(options_.fragmentUs));
-        reserve = std::min<uint64_t>(
-            lastFragmentBytes_ * static_cast<uint64_t>(std::max(1.0, fragments)), kMaxReserve);
-    }
+    // Preallocate about a segment's worth (this camera's rate over its last
+    // segment, times the segment length, and a tenth more): each fragment's
+    // fdatasync then commits less filesystem metadata (docs/PERFORMANCE.md,
+    // storage target 3). What is not used is given back when the segment is
+    // closed. Nothing for a camera's first segment: its rate is not known.
+    const uint64_t reserve = static_cast<uint64_t>(std::min(
+        r.bytesPerSecond * options_.segmentSeconds * 1.1, static_cast<double>(kMaxReserve)));
     // Sealing stage: the segment key, the header and the init record. Disk
     // stage: create the file with them, then tell the loop.
     worker_->runSealed([this, seg, init = std::move(init), pk = *publicKey_, reserve,
@@ -419,6 +418,7 @@ void Storage::emitFragment(Recorder& r) {
     auto bytes = mp4::writeFragment(++r.fragmentSequence, r.fragment);
     r.fragment.clear();
     lastFragmentBytes_ = std::max<uint64_t>(lastFragmentBytes_, bytes.size());
+    r.segmentBytes += bytes.size();
     // Sealing stage: encrypt and checksum, overlapping the write and
     // fdatasync of the fragment before. Disk stage: write it.
     worker_->runSealed([this, seg = r.segment, bytes = std::move(bytes), endUs, root = stateDir_,
@@ -484,6 +484,11 @@ void Storage::closeSegment(Recorder& r, std::optional<int64_t> nextDtsNs) {
     }
     emitFragment(r);
     const int64_t endUs = r.segment->endUs;
+    // The rate for the next segment's preallocation; a segment under a second
+    // (a stream that stopped at once) says too little to go by.
+    if (const double seconds = static_cast<double>(endUs - r.segment->identity.startUs) / 1e6;
+        seconds >= 1.0)
+        r.bytesPerSecond = static_cast<double>(r.segmentBytes) / seconds;
     worker_->runSealed([this, seg = r.segment, endUs, post = post_,
                         alive = std::weak_ptr<bool>(alive_)]() -> DiskWorker::Job {
         if (seg->failed || !seg->sealer)
