@@ -4,6 +4,7 @@
 // relies on the clear framing of the segment format (see segment_file.h)
 // to tell complete records from a torn tail.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -109,6 +110,13 @@ Expected<Found> inspect(const std::filesystem::path& file, ReconcileReport& repo
             << " bytes after the last complete fragment (" << sc->problem << ")";
         ++report.trimmed;
         f.scan.fileBytes = sc->validBytes;
+    } else if (struct stat st{}; ::stat(file.c_str(), &st) == 0 &&
+                                 static_cast<uint64_t>(st.st_blocks) * 512 > sc->fileBytes + 4096) {
+        // A segment a crash left open still holds the space preallocated
+        // past its end (Writer::createSealed); truncating to the size it
+        // has gives that back and changes nothing in the file.
+        if (auto t = segment::truncateTo(file, sc->validBytes); !t)
+            return t.error();
     }
     // Records: init, fragments, final. Video means at least one fragment.
     const uint32_t fragments = sc->records - (sc->records > 0 ? 1 : 0) - (sc->finished ? 1 : 0);

@@ -8,6 +8,7 @@
 // then authenticates every byte.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -30,18 +31,73 @@ struct Identity {
 
 enum class ChunkKind : uint8_t { Init = 1, Fragment = 2 };
 
+/// Segment format versions (docs/ref/format.md). They differ only in the
+/// clear checksum: version 1 has BLAKE2b-16, version 2 XXH3-128, which costs
+/// a small fraction of the encryption instead of more than it. Both are read
+/// (reader, crash repair, vault verify and export); new segments are version 2.
+inline constexpr uint16_t kFormatV1 = 1;
+inline constexpr uint16_t kFormatV2 = 2;
+inline constexpr uint16_t kCurrentFormatVersion = kFormatV2;
+
+/// The clear checksum of format \a version that ends the header and every
+/// record (docs/ref/format.md, section 5.5): BLAKE2b-16 in version 1, XXH3-128
+/// in its canonical (big-endian) byte order in version 2. Not security.
+std::array<uint8_t, 16> clearChecksum(uint16_t version, std::span<const uint8_t> data);
+
 /// Whether \a error (from Writer::create, append or finish) means the disk or
 /// quota is full (ENOSPC, EDQUOT): make room and start a new segment, rather
 /// than treat the disk as failing. Such messages start with "disk full:".
 bool isDiskFullError(const Error& error);
 
+/// The CPU half of writing a segment: makes the header (a fresh segment key
+/// sealed to the owner) and turns chunks into complete records, encrypted and
+/// checksummed, in order. No I/O, so it can run on another thread than the
+/// Writer that puts its records on disk (the recorder pipelines the two).
+/// Every record sealed must be written, in order: the stream has moved past
+/// it, and a segment missing one cannot be decrypted beyond it.
+class Sealer {
+public:
+    /// \a version other than the current one is for tests of the old format.
+    static Expected<Sealer> create(const Identity& identity, const keys::PublicKey& owner,
+                                   uint16_t version = kCurrentFormatVersion);
+    Sealer(Sealer&&) noexcept;
+    Sealer& operator=(Sealer&&) noexcept;
+    ~Sealer();
+
+    /// The segment header, to go first in the file (Writer::createSealed).
+    const std::vector<uint8_t>& header() const;
+    uint16_t version() const;
+    /// The record for one chunk, into \a out (replacing what was there).
+    Expected<void> seal(std::vector<uint8_t>& out, ChunkKind kind,
+                        std::span<const uint8_t> plaintext, int64_t endUs);
+    /// The final record; the stream key is wiped and nothing more can be sealed.
+    Expected<void> sealFinal(std::vector<uint8_t>& out, int64_t endUs);
+
+private:
+    Sealer();
+    struct State;
+    std::unique_ptr<State> s_;
+};
+
 /// Writes one segment. Not thread-safe; the recorder's writer thread owns it.
 class Writer {
 public:
     /// Create \a path (must not exist) and write the header. The per-segment
-    /// key exists only inside this object and is wiped with it.
+    /// key exists only inside this object (its Sealer) and is wiped with it.
+    /// \a version other than the current one is for tests of the old format.
     static Expected<Writer> create(const std::filesystem::path& path, const Identity& identity,
-                                   const keys::PublicKey& owner);
+                                   const keys::PublicKey& owner,
+                                   uint16_t version = kCurrentFormatVersion);
+    /// Create \a path with \a header from a Sealer kept elsewhere; records then
+    /// come sealed (appendSealed, finishSealed), and append/finish must not be used.
+    /// \a reserveBytes, when not 0, preallocates that much disk space beyond
+    /// the end of the file (the size stays that of the data, so a crash scan
+    /// sees nothing different): appends then only fill allocated blocks, and
+    /// each fdatasync commits less filesystem metadata. What is not used is
+    /// given back when the segment is finished (or repaired after a crash).
+    static Expected<Writer> createSealed(const std::filesystem::path& path,
+                                         std::span<const uint8_t> header,
+                                         uint64_t reserveBytes = 0);
     Writer(Writer&&) noexcept;
     Writer& operator=(Writer&&) noexcept;
     ~Writer();
@@ -53,6 +109,11 @@ public:
                           bool sync);
     /// Write the final record (marks a cleanly closed segment), fsync, close.
     Expected<void> finish(int64_t endUs);
+    /// Write one record made by Sealer::seal; with \a sync, fdatasync it.
+    /// Any failure ends the writer (the stream cannot skip a record).
+    Expected<void> appendSealed(std::span<const uint8_t> record, bool sync);
+    /// Write the record made by Sealer::sealFinal, fsync, close.
+    Expected<void> finishSealed(std::span<const uint8_t> finalRecord);
     /// Bytes on disk so far.
     uint64_t size() const;
 
@@ -65,6 +126,7 @@ private:
 /// What the device can learn without any key: header and record framing.
 struct Scan {
     Identity identity;
+    uint16_t version = 0;
     uint64_t headerBytes = 0;
     uint64_t validBytes = 0;  // header + every complete, checksummed record
     uint64_t fileBytes = 0;   // may be larger: a torn record at the end
@@ -79,6 +141,7 @@ struct Scan {
 Expected<Scan> scan(const std::filesystem::path& path);
 
 /// Cut a torn tail off (to Scan::validBytes) and fsync: the crash repair.
+/// Also gives back space preallocated beyond the end (Writer::createSealed).
 Expected<void> truncateTo(const std::filesystem::path& path, uint64_t validBytes);
 
 /// A decrypted chunk.
@@ -101,6 +164,8 @@ public:
     ~Reader();
 
     const Identity& identity() const;
+    /// The segment's format version (kFormatV1 or kFormatV2).
+    uint16_t version() const;
     /// The clear checksums are for the keyless device; with the key, the AEAD
     /// already authenticates everything they cover (the length through the
     /// framing). Readers that only want the video (export, playback) may skip

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "log.h"
@@ -53,19 +54,27 @@ std::error_code makeParents(const std::filesystem::path& root, const std::filesy
     return {};
 }
 
+/// The most disk space preallocated for one segment.
+constexpr uint64_t kMaxReserve = 256ull << 20;
+
 }  // namespace
 
 /// A segment being written. Loop-side fields are touched only on the loop,
-/// writer-side fields only in DiskWorker jobs (which run one at a time).
+/// the sealer only in the sealing stage of DiskWorker jobs, the writer only
+/// in their disk stage (each stage runs one job at a time, in order).
 struct Storage::Segment {
     // loop side
     segment::Identity identity;
     std::string path;  // relative to the state directory
     int64_t rowId = 0;
     int64_t endUs = 0;  // end of the last fragment handed to the writer
-    // writer side
+    // sealing stage: the segment's stream key, in guarded memory
+    std::optional<segment::Sealer> sealer;
+    // disk stage
     std::optional<segment::Writer> writer;
-    bool failed = false;
+    // Set by the disk stage when the segment cannot go on; read by the sealing
+    // stage only to skip work that would be thrown away.
+    std::atomic<bool> failed = false;
 };
 
 struct Storage::Recorder {
@@ -83,6 +92,8 @@ struct Storage::Recorder {
     uint32_t fragmentSequence = 0;
     uint32_t lastDurationTicks = 3000;
     uint64_t nextSequence = 0;
+    uint64_t segmentBytes = 0;  // fragment bytes handed to the writer in this segment
+    double bytesPerSecond = 0;  // this camera's rate over its last segment (0: not known yet)
 };
 
 Expected<std::unique_ptr<Storage>> Storage::open(const std::filesystem::path& stateDir,
@@ -315,58 +326,86 @@ void Storage::openSegment(Recorder& r, const VideoFrame& first) {
     r.firstDtsNs = first.dtsNs;
     r.fragment.clear();
     r.fragmentSequence = 0;
+    r.segmentBytes = 0;
 
     auto init = mp4::writeInitSegment(*r.track);
-    worker_->run([this, seg, init = std::move(init), pk = *publicKey_, root = stateDir_,
-                  post = post_, alive = std::weak_ptr<bool>(alive_)]() mutable {
-        const std::filesystem::path file = root / seg->path;
-        std::string error;
-        bool full = false;
-        if (std::error_code ec = makeParents(root, seg->path); ec) {
-            error = "cannot create " + file.parent_path().string() + ": " + ec.message();
-            full = ec == std::errc::no_space_on_device;
-        } else if (auto w = segment::Writer::create(file, seg->identity, pk); !w) {
-            error = w.error().message;
-            full = segment::isDiskFullError(w.error());
-        } else if (auto a = w->append(segment::ChunkKind::Init, init, seg->identity.startUs, true);
+    // Preallocate about a segment's worth (this camera's rate over its last
+    // segment, times the segment length, and a tenth more): each fragment's
+    // fdatasync then commits less filesystem metadata (docs/PERFORMANCE.md,
+    // storage target 3). What is not used is given back when the segment is
+    // closed. Nothing for a camera's first segment: its rate is not known.
+    const uint64_t reserve = static_cast<uint64_t>(std::min(
+        r.bytesPerSecond * options_.segmentSeconds * 1.1, static_cast<double>(kMaxReserve)));
+    // Sealing stage: the segment key, the header and the init record. Disk
+    // stage: create the file with them, then tell the loop.
+    worker_->runSealed([this, seg, init = std::move(init), pk = *publicKey_, reserve,
+                        root = stateDir_, post = post_,
+                        alive = std::weak_ptr<bool>(alive_)]() -> DiskWorker::Job {
+        std::string sealError;
+        std::vector<uint8_t> header;
+        std::vector<uint8_t> initRecord;
+        if (auto sealer = segment::Sealer::create(seg->identity, pk); !sealer) {
+            sealError = sealer.error().message;
+        } else if (auto a = sealer->seal(initRecord, segment::ChunkKind::Init, init,
+                                         seg->identity.startUs);
                    !a) {
-            error = a.error().message;
-            full = segment::isDiskFullError(a.error());
-            ::unlink(file.c_str());
+            sealError = a.error().message;
         } else {
-            syncDirectory(file.parent_path());
-            const uint64_t bytes = w->size();
-            seg->writer = std::move(*w);
-            post([this, seg, bytes, alive] {
-                if (alive.expired())
-                    return;
-                // Only now, with header and init segment on disk, does the index say it exists.
-                SegmentRow row;
-                row.camera = seg->identity.camera;
-                row.sequence = seg->identity.sequence;
-                row.startUs = row.endUs = seg->identity.startUs;
-                row.bytes = bytes;
-                row.path = seg->path;
-                row.state = SegmentState::Writing;
-                auto id = index_.addSegment(row);
-                if (!id) {
-                    lastProblem_ = id.error().message;
-                    PL_LOG(StorageLog, Error) << seg->path << ": " << id.error().message;
-                    return;
-                }
-                seg->rowId = *id;
-                if (diskFull_) {
-                    diskFull_ = false;
-                    PL_LOG(StorageLog, Notice) << "recording again: space was freed";
-                }
-            });
-            return;
+            header = sealer->header();
+            seg->sealer = std::move(*sealer);
         }
-        seg->failed = true;
-        post([this, seg, error, full, alive] {
-            if (!alive.expired())
-                onWriteError(seg->identity.camera, error, full, seg);
-        });
+        return [this, seg, header = std::move(header), initRecord = std::move(initRecord),
+                sealError = std::move(sealError), reserve, root, post, alive] {
+            const std::filesystem::path file = root / seg->path;
+            std::string error;
+            bool full = false;
+            if (!sealError.empty()) {
+                error = sealError;
+            } else if (std::error_code ec = makeParents(root, seg->path); ec) {
+                error = "cannot create " + file.parent_path().string() + ": " + ec.message();
+                full = ec == std::errc::no_space_on_device;
+            } else if (auto w = segment::Writer::createSealed(file, header, reserve); !w) {
+                error = w.error().message;
+                full = segment::isDiskFullError(w.error());
+            } else if (auto a = w->appendSealed(initRecord, true); !a) {
+                error = a.error().message;
+                full = segment::isDiskFullError(a.error());
+                ::unlink(file.c_str());
+            } else {
+                syncDirectory(file.parent_path());
+                const uint64_t bytes = w->size();
+                seg->writer = std::move(*w);
+                post([this, seg, bytes, alive] {
+                    if (alive.expired())
+                        return;
+                    // Only now, with header and init segment on disk, does the index say it exists.
+                    SegmentRow row;
+                    row.camera = seg->identity.camera;
+                    row.sequence = seg->identity.sequence;
+                    row.startUs = row.endUs = seg->identity.startUs;
+                    row.bytes = bytes;
+                    row.path = seg->path;
+                    row.state = SegmentState::Writing;
+                    auto id = index_.addSegment(row);
+                    if (!id) {
+                        lastProblem_ = id.error().message;
+                        PL_LOG(StorageLog, Error) << seg->path << ": " << id.error().message;
+                        return;
+                    }
+                    seg->rowId = *id;
+                    if (diskFull_) {
+                        diskFull_ = false;
+                        PL_LOG(StorageLog, Notice) << "recording again: space was freed";
+                    }
+                });
+                return;
+            }
+            seg->failed = true;
+            post([this, seg, error, full, alive] {
+                if (!alive.expired())
+                    onWriteError(seg->identity.camera, error, full, seg);
+            });
+        };
     });
 }
 
@@ -379,45 +418,57 @@ void Storage::emitFragment(Recorder& r) {
     auto bytes = mp4::writeFragment(++r.fragmentSequence, r.fragment);
     r.fragment.clear();
     lastFragmentBytes_ = std::max<uint64_t>(lastFragmentBytes_, bytes.size());
-    worker_->run([this, seg = r.segment, bytes = std::move(bytes), endUs, root = stateDir_,
-                  post = post_, alive = std::weak_ptr<bool>(alive_)] {
-        if (seg->failed || !seg->writer)
-            return;
-        // One write of the whole fragment and one fdatasync: large sequential
-        // writes for the SD card, and at most one fragment lost to a crash.
-        auto a = seg->writer->append(segment::ChunkKind::Fragment, bytes, endUs, true);
-        if (a)
-            return;
-        seg->failed = true;
-        const bool full = segment::isDiskFullError(a.error());
-        // Cut the torn record off now, so the file stays sound (and space comes back).
-        const std::filesystem::path file = root / seg->path;
-        seg->writer.reset();
-        int64_t goodEnd = seg->identity.startUs;
-        uint64_t goodBytes = 0;
-        bool hasVideo = false;
-        if (auto sc = segment::scan(file); sc) {
-            (void)segment::truncateTo(file, sc->validBytes);
-            goodEnd = sc->endUs;
-            goodBytes = sc->validBytes;
-            hasVideo = sc->records > 1;  // more than the init segment
-        }
-        if (!hasVideo) {
-            ::unlink(file.c_str());
-            syncDirectory(file.parent_path());
-        }
-        post([this, seg, error = a.error().message, full, goodEnd, goodBytes, hasVideo, alive] {
-            if (alive.expired())
+    r.segmentBytes += bytes.size();
+    // Sealing stage: encrypt and checksum, overlapping the write and
+    // fdatasync of the fragment before. Disk stage: write it.
+    worker_->runSealed([this, seg = r.segment, bytes = std::move(bytes), endUs, root = stateDir_,
+                        post = post_,
+                        alive = std::weak_ptr<bool>(alive_)]() mutable -> DiskWorker::Job {
+        if (seg->failed || !seg->sealer)
+            return nullptr;
+        std::vector<uint8_t> record;
+        auto sealed = seg->sealer->seal(record, segment::ChunkKind::Fragment, bytes, endUs);
+        std::vector<uint8_t>().swap(bytes);  // the plaintext is not needed any more
+        return [this, seg, record = std::move(record), sealed = std::move(sealed), root, post,
+                alive] {
+            if (seg->failed || !seg->writer)
                 return;
-            if (seg->rowId) {
-                if (hasVideo)
-                    (void)index_.updateSegment(seg->rowId, goodEnd, goodBytes,
-                                               SegmentState::Repaired);
-                else
-                    (void)index_.removeSegmentRow(seg->rowId);
+            // One write of the whole fragment and one fdatasync: large sequential
+            // writes for the SD card, and at most one fragment lost to a crash.
+            auto a = sealed ? seg->writer->appendSealed(record, true) : sealed;
+            if (a)
+                return;
+            seg->failed = true;
+            const bool full = segment::isDiskFullError(a.error());
+            // Cut the torn record off now, so the file stays sound (and space comes back).
+            const std::filesystem::path file = root / seg->path;
+            seg->writer.reset();
+            int64_t goodEnd = seg->identity.startUs;
+            uint64_t goodBytes = 0;
+            bool hasVideo = false;
+            if (auto sc = segment::scan(file); sc) {
+                (void)segment::truncateTo(file, sc->validBytes);
+                goodEnd = sc->endUs;
+                goodBytes = sc->validBytes;
+                hasVideo = sc->records > 1;  // more than the init segment
             }
-            onWriteError(seg->identity.camera, error, full, seg);
-        });
+            if (!hasVideo) {
+                ::unlink(file.c_str());
+                syncDirectory(file.parent_path());
+            }
+            post([this, seg, error = a.error().message, full, goodEnd, goodBytes, hasVideo, alive] {
+                if (alive.expired())
+                    return;
+                if (seg->rowId) {
+                    if (hasVideo)
+                        (void)index_.updateSegment(seg->rowId, goodEnd, goodBytes,
+                                                   SegmentState::Repaired);
+                    else
+                        (void)index_.removeSegmentRow(seg->rowId);
+                }
+                onWriteError(seg->identity.camera, error, full, seg);
+            });
+        };
     });
 }
 
@@ -433,32 +484,47 @@ void Storage::closeSegment(Recorder& r, std::optional<int64_t> nextDtsNs) {
     }
     emitFragment(r);
     const int64_t endUs = r.segment->endUs;
-    worker_->run([this, seg = r.segment, endUs, post = post_, alive = std::weak_ptr<bool>(alive_)] {
-        if (seg->failed || !seg->writer)
-            return;
-        auto f = seg->writer->finish(endUs);
-        const uint64_t bytes = seg->writer->size();
-        seg->writer.reset();
-        std::string error = f ? std::string() : f.error().message;
-        const bool full = !f && segment::isDiskFullError(f.error());
-        post([this, seg, error, full, bytes, endUs, alive] {
-            if (alive.expired())
+    // The rate for the next segment's preallocation; a segment under a second
+    // (a stream that stopped at once) says too little to go by.
+    if (const double seconds = static_cast<double>(endUs - r.segment->identity.startUs) / 1e6;
+        seconds >= 1.0)
+        r.bytesPerSecond = static_cast<double>(r.segmentBytes) / seconds;
+    worker_->runSealed([this, seg = r.segment, endUs, post = post_,
+                        alive = std::weak_ptr<bool>(alive_)]() -> DiskWorker::Job {
+        if (seg->failed || !seg->sealer)
+            return nullptr;
+        std::vector<uint8_t> record;
+        auto sealed = seg->sealer->sealFinal(record, endUs);
+        seg->sealer.reset();  // wipes the stream key
+        return [this, seg, record = std::move(record), sealed = std::move(sealed), endUs, post,
+                alive] {
+            if (seg->failed || !seg->writer)
                 return;
-            if (!error.empty()) {
-                // The fragments before are on disk; start-up repair closes the file.
-                onWriteError(seg->identity.camera, error, full);
-                return;
-            }
-            if (seg->rowId) {
-                if (auto u = index_.updateSegment(seg->rowId, endUs, bytes, SegmentState::Complete);
-                    !u) {
-                    lastProblem_ = u.error().message;
-                    PL_LOG(StorageLog, Error) << seg->path << ": " << u.error().message;
+            auto f = sealed ? seg->writer->finishSealed(record) : sealed;
+            const uint64_t bytes = seg->writer->size();
+            seg->writer.reset();
+            std::string error = f ? std::string() : f.error().message;
+            const bool full = !f && segment::isDiskFullError(f.error());
+            post([this, seg, error, full, bytes, endUs, alive] {
+                if (alive.expired())
+                    return;
+                if (!error.empty()) {
+                    // The fragments before are on disk; start-up repair closes the file.
+                    onWriteError(seg->identity.camera, error, full);
+                    return;
                 }
-            }
-            ++segmentsClosed_;
-            PL_LOG(StorageLog, Debug) << "closed " << seg->path << " (" << bytes << " bytes)";
-        });
+                if (seg->rowId) {
+                    if (auto u =
+                            index_.updateSegment(seg->rowId, endUs, bytes, SegmentState::Complete);
+                        !u) {
+                        lastProblem_ = u.error().message;
+                        PL_LOG(StorageLog, Error) << seg->path << ": " << u.error().message;
+                    }
+                }
+                ++segmentsClosed_;
+                PL_LOG(StorageLog, Debug) << "closed " << seg->path << " (" << bytes << " bytes)";
+            });
+        };
     });
     r.segment.reset();
     r.held.reset();

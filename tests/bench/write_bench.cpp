@@ -1,4 +1,14 @@
-// Issue 3, targets 1 and 2 (the write path alone): encrypt-and-write of a
+// Issue 3, targets 1 and 2.
+//
+// RecorderVsPlainWrite (target 1): the path the recorder really uses, a
+// Storage (fMP4 fragments on the loop, sealing on the DiskWorker's sealing
+// thread overlapping the write and fdatasync of the fragment before on its
+// disk thread, segment files created and closed, index rows), against a
+// plain write() + fdatasync of the same video bytes, one second per write,
+// to a plain file in the same directory. Each iteration is one 60 s segment
+// each way, alternating which goes first.
+//
+// EncryptedVsPlainWrite (the write path alone, serially): Writer::append of a
 // recording fragment against a plain write of the same bytes to the same
 // directory, with the fdatasync the recorder does after every fragment, and
 // without it to show what the cryptography alone costs.
@@ -30,6 +40,7 @@ using namespace porchlight;
 using namespace porchlight::bench;
 
 constexpr uint64_t kFragmentsPerSegment = 60;
+constexpr double kSegmentSeconds = 60;
 constexpr double kStreamBytesPerSecond = 4e6 / 8;
 
 void writeAll(int fd, const uint8_t* data, size_t size) {
@@ -178,8 +189,127 @@ BENCHMARK(BM_EncryptedVsPlainWrite)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
+void BM_RecorderVsPlainWrite(benchmark::State& state) {
+    // The recorder preallocates each segment's space (after its first
+    // segment, when it knows how large fragments are). plain_prealloc:1 gives
+    // the plain side the same preallocation, plain_prealloc:0 none.
+    const bool plainPrealloc = state.range(0) != 0;
+    SyntheticStream shape;  // for its frame rate
+    const auto framesPerSegment = static_cast<size_t>(kSegmentSeconds * shape.fps());
+    const auto framesPerFragment = static_cast<size_t>(shape.fps());  // 1 s fragments
+    double encWall = 0;
+    double plainWall = 0;
+    double encCpu = 0;
+    double videoBytes = 0;
+    double otherCoreSeconds = 0;
+    double allWall = 0;
+    uint64_t n = 0;
+    // One recorder for the whole run, as in the daemon: from its second
+    // segment on it knows how large fragments are and preallocates. One
+    // segment per iteration, closed at the end of it (endStream), so that
+    // each side's time covers creating, filling and closing its file.
+    TempDir dir("pl-bench-recorder");
+    Owner::get().installInto(dir.path());
+    storage::StorageOptions options;
+    options.segmentSeconds = kSegmentSeconds;
+    RecordingDriver driver(dir.path(), options);
+    SyntheticStream stream;
+    {
+        // A warm-up segment: the first one, without preallocation, is not timed.
+        for (size_t i = 0; i < framesPerSegment; ++i)
+            driver.push(stream.next());
+        driver.storage().endStream(kCamera);
+        driver.drain();
+    }
+    for (auto _ : state) {
+        // The same 60 s of video for both sides, made before any clock starts.
+        std::vector<storage::VideoFrame> frames;
+        frames.reserve(framesPerSegment);
+        for (size_t i = 0; i < framesPerSegment; ++i)
+            frames.push_back(stream.next());
+        // The plain side writes each second's frames as one block, as the
+        // recorder writes each second as one record.
+        std::vector<std::vector<uint8_t>> blocks;
+        for (size_t i = 0; i < framesPerSegment; i += framesPerFragment) {
+            std::vector<uint8_t> block;
+            for (size_t j = i; j < i + framesPerFragment && j < framesPerSegment; ++j)
+                block.insert(block.end(), frames[j].data.begin(), frames[j].data.end());
+            blocks.push_back(std::move(block));
+        }
+        double bytes = 0;
+        for (const auto& b : blocks)
+            bytes += static_cast<double>(b.size());
+
+        const uint64_t closedBefore = driver.storage().segmentsClosed();
+        const OtherLoad others;
+        const double all0 = wallSeconds();
+        const auto recordAll = [&] {
+            const double c0 = processCpuSeconds();
+            const double w0 = wallSeconds();
+            // endStream() closes the last fragment (with the last frame's own
+            // duration) and the segment; drain() waits for the disk and the index.
+            for (auto& f : frames)
+                driver.push(std::move(f));
+            driver.storage().endStream(kCamera);
+            driver.drain();
+            encWall += wallSeconds() - w0;
+            encCpu += processCpuSeconds() - c0;
+        };
+        const auto writePlain = [&] {
+            const double w0 = wallSeconds();
+            const fs::path plain = dir.path() / ("plain-" + std::to_string(n) + ".bin");
+            const int fd = ::open(plain.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            if (fd < 0)
+                fail("cannot create " + plain.string());
+            if (plainPrealloc &&
+                ::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes)) != 0)
+                fail("fallocate: " + std::string(std::strerror(errno)));
+            for (const auto& b : blocks) {
+                writeAll(fd, b.data(), b.size());
+                if (::fdatasync(fd) != 0)
+                    fail("fdatasync: " + std::string(std::strerror(errno)));
+            }
+            if (plainPrealloc && ::ftruncate(fd, static_cast<off_t>(bytes)) != 0)
+                fail("ftruncate: " + std::string(std::strerror(errno)));
+            ::fsync(fd);
+            ::close(fd);
+            plainWall += wallSeconds() - w0;
+        };
+        if (n % 2 == 0) {
+            recordAll();
+            writePlain();
+        } else {
+            writePlain();
+            recordAll();
+        }
+        const double all = wallSeconds() - all0;
+        allWall += all;
+        otherCoreSeconds += others.cores() * all;
+        if (driver.storage().segmentsClosed() != closedBefore + 1)
+            state.SkipWithError("the recorder did not close exactly one segment");
+        videoBytes += bytes;
+        state.SetIterationTime(all);
+        ++n;
+    }
+    state.counters["enc_MBps"] = videoBytes / encWall / 1e6;
+    state.counters["plain_MBps"] = videoBytes / plainWall / 1e6;
+    state.counters["ratio"] = plainWall / encWall;  // recorder throughput / plain throughput
+    // Every thread of the process while recording (loop, sealing, disk).
+    state.counters["enc_cpu_ms_per_s"] = encCpu / (static_cast<double>(n) * kSegmentSeconds) * 1e3;
+    state.counters["other_cores"] = allWall > 0 ? otherCoreSeconds / allWall : 0;
+}
+
+// Ten segments each way: ten minutes of one camera's video, 300 MB per side.
+BENCHMARK(BM_RecorderVsPlainWrite)
+    ->ArgName("plain_prealloc")
+    ->Arg(1)
+    ->Arg(0)
+    ->Iterations(10)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
 // Where the encrypted path's CPU goes, per fragment: the two passes over
-// its bytes that Writer makes besides write() itself (see segment_file.cpp).
+// its bytes that the Sealer makes (see segment_file.cpp).
 std::vector<uint8_t> randomFragment(size_t size) {
     std::vector<uint8_t> f(size);
     std::array<uint8_t, randombytes_SEEDBYTES> seed{};
@@ -205,17 +335,22 @@ void BM_FragmentEncrypt(benchmark::State& state) {
 }
 BENCHMARK(BM_FragmentEncrypt)->ArgName("bytes")->Arg(500'000)->Unit(benchmark::kMicrosecond);
 
-/// The clear per-record checksum (BLAKE2b, 16-byte digest) over the ciphertext.
+/// The clear per-record checksum over the ciphertext: version 1's BLAKE2b
+/// (16-byte digest) and version 2's XXH3-128 (what is written now).
 void BM_FragmentChecksum(benchmark::State& state) {
-    const auto data = randomFragment(static_cast<size_t>(state.range(0)));
-    std::array<uint8_t, 16> digest{};
+    const auto data = randomFragment(static_cast<size_t>(state.range(1)));
+    const auto version = static_cast<uint16_t>(state.range(0));
     for (auto _ : state) {
-        crypto_generichash(digest.data(), digest.size(), data.data(), data.size(), nullptr, 0);
+        auto digest = segment::clearChecksum(version, data);
         benchmark::DoNotOptimize(digest.data());
     }
-    state.SetBytesProcessed(state.iterations() * state.range(0));
+    state.SetBytesProcessed(state.iterations() * state.range(1));
 }
-BENCHMARK(BM_FragmentChecksum)->ArgName("bytes")->Arg(500'000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_FragmentChecksum)
+    ->ArgNames({"version", "bytes"})
+    ->Args({segment::kFormatV1, 500'000})
+    ->Args({segment::kFormatV2, 500'000})
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <xxhash.h>
+
 #include "temp_dir.h"
 
 #include <algorithm>
@@ -76,10 +78,11 @@ struct Segment {
 /// Write a segment: an init chunk, then fragments of the given sizes, then
 /// (when \a finish) the final record.
 Segment writeSegment(const fs::path& path, const Identity& identity, const keys::PublicKey& owner,
-                     const std::vector<size_t>& fragmentSizes, bool finish, uint32_t seed = 1) {
+                     const std::vector<size_t>& fragmentSizes, bool finish, uint32_t seed = 1,
+                     uint16_t version = kCurrentFormatVersion) {
     std::mt19937 rng(seed);
     Segment seg{path, identity, {}, {}, 0, 0};
-    auto w = Writer::create(path, identity, owner);
+    auto w = Writer::create(path, identity, owner, version);
     EXPECT_TRUE(w) << w.error().message;
     if (!w)
         return seg;
@@ -155,7 +158,9 @@ bool mentions(const std::optional<std::string>& error, const std::string& text) 
 /// Replace a record's clear checksum with the right one for its (changed)
 /// bytes: what an attacker can do, since the checksum has no key.
 void fixRecordChecksum(Bytes& file, uint64_t start, uint64_t end) {
-    crypto_generichash(&file[end - 16], 16, &file[start], end - 16 - start, nullptr, 0);
+    const uint16_t version = static_cast<uint16_t>(file[8] | (file[9] << 8));
+    const auto sum = clearChecksum(version, std::span(&file[start], end - 16 - start));
+    std::copy(sum.begin(), sum.end(), &file[end - 16]);
 }
 
 class SegmentTest : public ::testing::Test {
@@ -353,11 +358,11 @@ TEST_F(SegmentTest, HeaderDamageAndForeignFiles) {
     }
 
     Bytes future = original;
-    future[8] = 2;
+    future[8] = 3;
     writeFile(path("future.plseg"), future);
     s = scan(path("future.plseg"));
     ASSERT_FALSE(s);
-    EXPECT_NE(s.error().message.find("version 2"), std::string::npos) << s.error().message;
+    EXPECT_NE(s.error().message.find("version 3"), std::string::npos) << s.error().message;
 }
 
 TEST_F(SegmentTest, RenamedOrSwappedFilesAreCaught) {
@@ -388,8 +393,7 @@ TEST_F(SegmentTest, RewrittenHeaderIdentityFailsAuthentication) {
     Bytes file = readFile(seg.path);
     const size_t sequenceAt = 13 + identity_.camera.size();
     file[sequenceAt] ^= 0x01;  // 42 -> 43
-    crypto_generichash(&file[seg.headerBytes - 16], 16, file.data(), seg.headerBytes - 16, nullptr,
-                       0);
+    fixRecordChecksum(file, 0, seg.headerBytes);
     writeFile(seg.path, file);
     const Identity claimed{identity_.camera, 43, identity_.startUs};
     const ReadResult r = readAll(seg.path, owner_, claimed);
@@ -544,10 +548,222 @@ TEST_F(SegmentTest, FailedWriteLeavesATornTailAndEndsTheWriter) {
     EXPECT_TRUE(r.chunks[0].plaintext == Bytes(100, 7));
 }
 
-// The vector of docs/ref/format.md section 9.3: the format must not drift from
-// its specification (an independent decryptor was written from that text).
+uint64_t allocatedBytes(const fs::path& path) {
+    struct stat st {};
+    EXPECT_EQ(::stat(path.c_str(), &st), 0);
+    return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+// Space reserved for a segment lies beyond its end: the size (what a crash
+// scan sees) is only ever the data, and what is left over is given back
+// when the segment is finished, or by truncateTo (the crash repair).
+TEST_F(SegmentTest, ReservedSpaceIsBeyondTheEndAndGivenBack) {
+    constexpr uint64_t kReserve = 8 << 20;
+    for (const bool finish : {true, false}) {
+        SCOPED_TRACE(finish ? "finished" : "left open");
+        const fs::path file = path(finish ? "a.plseg" : "b.plseg");
+        auto sealer = Sealer::create(identity_, owner_.publicKey);
+        ASSERT_TRUE(sealer);
+        auto w = Writer::createSealed(file, sealer->header(), kReserve);
+        ASSERT_TRUE(w) << w.error().message;
+        if (allocatedBytes(file) < kReserve)
+            GTEST_SKIP() << "this filesystem does not preallocate (fallocate KEEP_SIZE)";
+        Bytes record;
+        ASSERT_TRUE(sealer->seal(record, ChunkKind::Init, Bytes(700, 1), identity_.startUs));
+        ASSERT_TRUE(w->appendSealed(record, true));
+        EXPECT_EQ(fs::file_size(file), w->size());
+        auto s = scan(file);
+        ASSERT_TRUE(s) << s.error().message;
+        EXPECT_EQ(s->validBytes, s->fileBytes) << s->problem;
+        if (finish) {
+            ASSERT_TRUE(sealer->sealFinal(record, identity_.startUs + 1));
+            ASSERT_TRUE(w->finishSealed(record));
+        } else {
+            ASSERT_TRUE(truncateTo(file, w->size()));
+        }
+        EXPECT_LT(allocatedBytes(file), 64u << 10);
+        EXPECT_FALSE(readAll(file, owner_, identity_).error);
+    }
+}
+
+Bytes hexBytes(const std::string& hex) {
+    Bytes out(hex.size() / 2);
+    EXPECT_EQ(
+        sodium_hex2bin(out.data(), out.size(), hex.data(), hex.size(), nullptr, nullptr, nullptr),
+        0);
+    return out;
+}
+
+TEST(Checksum, EachVersionHasItsDocumentedFunction) {
+    // Version 1: unkeyed BLAKE2b with a 16-byte digest.
+    const std::string abc = "abc";
+    const auto data = std::span(reinterpret_cast<const uint8_t*>(abc.data()), abc.size());
+    std::array<uint8_t, 16> blake{};
+    crypto_generichash(blake.data(), blake.size(), data.data(), data.size(), nullptr, 0);
+    EXPECT_EQ(clearChecksum(kFormatV1, data), blake);
+    // Version 2: XXH3-128, seed 0, high 64 bits big-endian then low 64 bits
+    // big-endian (xxHash's canonical form), with the values given in
+    // docs/ref/format.md section 5.5, and computed here from the two halves.
+    const XXH128_hash_t h = XXH3_128bits(data.data(), data.size());
+    std::array<uint8_t, 16> expected{};
+    for (int i = 0; i < 8; ++i) {
+        expected[static_cast<size_t>(i)] = static_cast<uint8_t>(h.high64 >> (56 - 8 * i));
+        expected[static_cast<size_t>(8 + i)] = static_cast<uint8_t>(h.low64 >> (56 - 8 * i));
+    }
+    EXPECT_EQ(clearChecksum(kFormatV2, data), expected);
+    const Bytes documentedAbc = hexBytes("06b05ab6733a618578af5f94892f3950");
+    const Bytes documentedEmpty = hexBytes("99aa06d3014798d86001c324468d497f");
+    const auto abcSum = clearChecksum(kFormatV2, data);
+    const auto emptySum = clearChecksum(kFormatV2, {});
+    EXPECT_TRUE(std::equal(abcSum.begin(), abcSum.end(), documentedAbc.begin()));
+    EXPECT_TRUE(std::equal(emptySum.begin(), emptySum.end(), documentedEmpty.begin()));
+}
+
+TEST_F(SegmentTest, NewSegmentsAreVersion2WithXxh3Checksums) {
+    const Segment seg = writeSegment(path("a.plseg"), identity_, owner_.publicKey, {1000}, true);
+    const Bytes file = readFile(seg.path);
+    EXPECT_EQ(file[8], 2);
+    EXPECT_EQ(file[9], 0);
+    const auto headerSum = clearChecksum(kFormatV2, std::span(file.data(), seg.headerBytes - 16));
+    EXPECT_TRUE(std::equal(headerSum.begin(), headerSum.end(), &file[seg.headerBytes - 16]));
+    const auto recordSum = clearChecksum(
+        kFormatV2, std::span(&file[seg.headerBytes], seg.recordEnds[0] - seg.headerBytes - 16));
+    EXPECT_TRUE(std::equal(recordSum.begin(), recordSum.end(), &file[seg.recordEnds[0] - 16]));
+    auto reader = Reader::open(seg.path, owner_, identity_);
+    ASSERT_TRUE(reader) << reader.error().message;
+    EXPECT_EQ(reader->version(), kFormatV2);
+    auto s = scan(seg.path);
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_EQ(s->version, kFormatV2);
+}
+
+// Segments written before version 2 keep working: read, scanned, repaired
+// after a cut, and their damage found, all with BLAKE2b checksums.
+TEST_F(SegmentTest, Version1SegmentsStillReadScanAndRepair) {
+    const std::vector<size_t> sizes = {10, 50'000, 3};
+    const Segment seg =
+        writeSegment(path("v1.plseg"), identity_, owner_.publicKey, sizes, true, 1, kFormatV1);
+    Bytes file = readFile(seg.path);
+    EXPECT_EQ(file[8], 1);
+    std::array<uint8_t, 16> blake{};
+    crypto_generichash(blake.data(), blake.size(), &file[seg.headerBytes],
+                       seg.recordEnds[0] - seg.headerBytes - 16, nullptr, 0);
+    EXPECT_TRUE(std::equal(blake.begin(), blake.end(), &file[seg.recordEnds[0] - 16]));
+
+    ReadResult r = readAll(seg.path, owner_, identity_);
+    EXPECT_FALSE(r.error) << *r.error;
+    EXPECT_TRUE(r.finished);
+    expectSameChunks(r.chunks, seg.chunks, seg.chunks.size());
+    auto s = scan(seg.path);
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_EQ(s->version, kFormatV1);
+    EXPECT_TRUE(s->finished);
+    EXPECT_EQ(s->validBytes, seg.recordEnds.back());
+
+    // A torn tail: scan finds the last complete record, repair cuts there.
+    writeFile(path("torn.plseg"), Bytes(file.begin(), file.begin() + seg.recordEnds[1] + 100));
+    s = scan(path("torn.plseg"));
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_EQ(s->validBytes, seg.recordEnds[1]);
+    EXPECT_EQ(s->problem, "torn record at offset " + std::to_string(seg.recordEnds[1]));
+    ASSERT_TRUE(truncateTo(path("torn.plseg"), s->validBytes));
+    r = readAll(path("torn.plseg"), owner_, identity_);
+    EXPECT_FALSE(r.error) << *r.error;
+    expectSameChunks(r.chunks, seg.chunks, 2);
+
+    // Damage is found by the version 1 checksum.
+    file[seg.recordEnds[1] + 20] ^= 0x10;
+    writeFile(path("damaged.plseg"), file);
+    s = scan(path("damaged.plseg"));
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_EQ(s->problem, "checksum mismatch at offset " + std::to_string(seg.recordEnds[1]));
+}
+
+// The recorder's split: records sealed first (another thread, in the daemon),
+// written afterwards, make the same readable segment.
+TEST_F(SegmentTest, RecordsSealedAheadOfTheirWrite) {
+    std::mt19937 rng(3);
+    auto sealer = Sealer::create(identity_, owner_.publicKey);
+    ASSERT_TRUE(sealer) << sealer.error().message;
+    std::vector<Written> chunks;
+    std::vector<Bytes> records;
+    for (int i = 0; i < 4; ++i) {
+        const ChunkKind kind = i == 0 ? ChunkKind::Init : ChunkKind::Fragment;
+        chunks.push_back({kind, identity_.startUs + i, randomBytes(1000 + 10 * i, rng)});
+        Bytes record;
+        ASSERT_TRUE(sealer->seal(record, kind, chunks.back().plaintext, chunks.back().endUs));
+        records.push_back(std::move(record));
+    }
+    Bytes final;
+    ASSERT_TRUE(sealer->sealFinal(final, identity_.startUs + 9));
+    Bytes more;
+    EXPECT_FALSE(sealer->seal(more, ChunkKind::Fragment, Bytes(3), identity_.startUs + 10));
+
+    auto w = Writer::createSealed(path("a.plseg"), sealer->header());
+    ASSERT_TRUE(w) << w.error().message;
+    for (const Bytes& record : records)
+        ASSERT_TRUE(w->appendSealed(record, true));
+    ASSERT_TRUE(w->finishSealed(final));
+    EXPECT_FALSE(w->appendSealed(records[0], false)) << "a finished writer takes nothing more";
+
+    const ReadResult r = readAll(path("a.plseg"), owner_, identity_);
+    EXPECT_FALSE(r.error) << *r.error;
+    EXPECT_TRUE(r.finished);
+    expectSameChunks(r.chunks, chunks, chunks.size());
+
+    // Written out of order, they do not decrypt past the first one.
+    auto w2 = Writer::createSealed(path("b.plseg"), sealer->header());
+    ASSERT_TRUE(w2);
+    ASSERT_TRUE(w2->appendSealed(records[0], false));
+    ASSERT_TRUE(w2->appendSealed(records[2], false));
+    const ReadResult r2 = readAll(path("b.plseg"), owner_, identity_);
+    EXPECT_TRUE(mentions(r2.error, "authentication failed")) << r2.error.value_or("");
+    EXPECT_EQ(r2.chunks.size(), 1u);
+}
+
+/// Decrypt one of the example segments of docs/ref/format.md (sections 9.3
+/// and 9.4, sealed to the key pair of 9.2) and check everything it holds.
+void checkDocumentedSegment(const std::string& hex, uint16_t version) {
+    const Bytes file = hexBytes(hex);
+    keys::OwnerKeyPair owner;
+    const std::string sk = "7ddefd53b3748d89e8180411796a27251daa43e14df7563a48b8ed429bd1d36c";
+    owner.secretKey = keys::SecretBytes(crypto_box_SECRETKEYBYTES);
+    ASSERT_EQ(sodium_hex2bin(owner.secretKey.data(), owner.secretKey.size(), sk.data(), sk.size(),
+                             nullptr, nullptr, nullptr),
+              0);
+    crypto_scalarmult_base(owner.publicKey.data(), owner.secretKey.data());
+
+    TempDir dir;
+    const fs::path path = dir.path() / "000000000007-1700000000000000.plseg";
+    writeFile(path, file);
+    const Identity identity{"door", 7, 1'700'000'000'000'000};
+    auto s = scan(path);
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_EQ(s->version, version);
+    EXPECT_EQ(s->identity, identity);
+    EXPECT_EQ(s->headerBytes, 153u);
+    EXPECT_EQ(s->records, 3u);
+    EXPECT_TRUE(s->finished);
+    EXPECT_EQ(s->endUs, 1'700'000'002'500'000);
+
+    const ReadResult r = readAll(path, owner, identity);
+    EXPECT_FALSE(r.error) << *r.error;
+    EXPECT_TRUE(r.finished);
+    const std::string init = "init";
+    const std::string hello = "Hello, porch!";
+    expectSameChunks(
+        r.chunks,
+        {{ChunkKind::Init, 1'700'000'000'000'000, Bytes(init.begin(), init.end())},
+         {ChunkKind::Fragment, 1'700'000'002'000'000, Bytes(hello.begin(), hello.end())}},
+        2);
+}
+
+// The vectors of docs/ref/format.md sections 9.3 and 9.4: the format must not
+// drift from its specification (an independent decryptor was written from
+// that text). 9.3 is version 1, as written before version 2: it must keep
+// decrypting.
 TEST(FormatDocument, TestVectorDecrypts) {
-    const std::string hex =
+    checkDocumentedSegment(
         "504c53454776310a0100990004646f6f"
         "72070000000000000000401e18240a06"
         "0045472498c4b76f81d8f677cfc8be97"
@@ -567,41 +783,33 @@ TEST(FormatDocument, TestVectorDecrypts) {
         "0bfc8827533c1100000003a065441824"
         "0a06001fbe0641fdacee9680bfb153b8"
         "c3b003c7d648c032f92cf7ca6a593d94"
-        "7421af00";
-    Bytes file(hex.size() / 2);
-    ASSERT_EQ(
-        sodium_hex2bin(file.data(), file.size(), hex.data(), hex.size(), nullptr, nullptr, nullptr),
-        0);
-    keys::OwnerKeyPair owner;
-    const std::string sk = "7ddefd53b3748d89e8180411796a27251daa43e14df7563a48b8ed429bd1d36c";
-    owner.secretKey = keys::SecretBytes(crypto_box_SECRETKEYBYTES);
-    ASSERT_EQ(sodium_hex2bin(owner.secretKey.data(), owner.secretKey.size(), sk.data(), sk.size(),
-                             nullptr, nullptr, nullptr),
-              0);
-    crypto_scalarmult_base(owner.publicKey.data(), owner.secretKey.data());
+        "7421af00",
+        kFormatV1);
+}
 
-    TempDir dir;
-    const fs::path path = dir.path() / "000000000007-1700000000000000.plseg";
-    writeFile(path, file);
-    const Identity identity{"door", 7, 1'700'000'000'000'000};
-    auto s = scan(path);
-    ASSERT_TRUE(s) << s.error().message;
-    EXPECT_EQ(s->identity, identity);
-    EXPECT_EQ(s->headerBytes, 153u);
-    EXPECT_EQ(s->records, 3u);
-    EXPECT_TRUE(s->finished);
-    EXPECT_EQ(s->endUs, 1'700'000'002'500'000);
-
-    const ReadResult r = readAll(path, owner, identity);
-    EXPECT_FALSE(r.error) << *r.error;
-    EXPECT_TRUE(r.finished);
-    const std::string init = "init";
-    const std::string hello = "Hello, porch!";
-    expectSameChunks(
-        r.chunks,
-        {{ChunkKind::Init, 1'700'000'000'000'000, Bytes(init.begin(), init.end())},
-         {ChunkKind::Fragment, 1'700'000'002'000'000, Bytes(hello.begin(), hello.end())}},
-        2);
+TEST(FormatDocument, Version2TestVectorDecrypts) {
+    checkDocumentedSegment(
+        "504c53454776310a0200990004646f6f"
+        "72070000000000000000401e18240a06"
+        "00146623809a8191a01a4f80e527bde8"
+        "31625455c69599afc9e3319567d5c8cb"
+        "4d48bfb0a3569e8456a56ff4f392aed8"
+        "8a6c061c4ed0753fac9259fc14bc856c"
+        "a13fe3a5749a8e93f3447af59afa0316"
+        "ac67dd169fbf9cd3c21c92ed4b5510ad"
+        "efda35e8377d0c771cc201c9fdb8ee40"
+        "6e09d126ef24b23c8c15000000010040"
+        "1e18240a06000c65d7b29882507c7570"
+        "ca9d2e32cd8d5a0667e3b5fdd19d8d85"
+        "2edf2763a6a3b48e0ade641e00000002"
+        "80c43c18240a0600a8201a31255f4c30"
+        "6cd90dfd8eae35a83d219f00dd7121db"
+        "ced0d9d7bd6cc8a015d23fe5d9e03d0b"
+        "92d67683bd9d1100000003a065441824"
+        "0a0600ccc28b5c0c7482e4ab5b074b95"
+        "91d264cb346dfb1278a9dff294876709"
+        "d5f0fda8",
+        kFormatV2);
 }
 
 TEST(DiskFull, ErrorsAreRecognisable) {

@@ -9,11 +9,14 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
+#include "disk_worker.h"
 #include "fake_clock.h"
 #include "h264_frames.h"
 #include "keys.h"
@@ -178,6 +181,84 @@ protected:
 
 std::string* StorageTest::templateDir_ = nullptr;
 std::vector<VideoFrame>* StorageTest::frames_ = nullptr;
+
+// The DiskWorker's two stages: every job's disk stage in the order given
+// (plain jobs and sealed ones alike), the sealing stages in that order too,
+// and sealing overlapping the disk stage before it.
+TEST(DiskWorkerTest, StagesKeepTheOrderJobsWereGiven) {
+    std::mutex mutex;
+    std::vector<int> sealed;
+    std::vector<int> written;
+    {
+        DiskWorker worker;
+        for (int i = 0; i < 200; ++i) {
+            if (i % 3 == 0) {
+                worker.run([&, i] {
+                    std::lock_guard lock(mutex);
+                    written.push_back(i);
+                });
+            } else {
+                worker.runSealed([&, i]() -> DiskWorker::Job {
+                    {
+                        std::lock_guard lock(mutex);
+                        sealed.push_back(i);
+                    }
+                    if (i % 7 == 0)
+                        return nullptr;  // nothing to write: no disk stage
+                    return [&, i] {
+                        std::lock_guard lock(mutex);
+                        written.push_back(i);
+                    };
+                });
+            }
+        }
+    }  // the destructor runs everything queued, both stages
+    std::vector<int> wantSealed;
+    std::vector<int> wantWritten;
+    for (int i = 0; i < 200; ++i) {
+        if (i % 3 != 0)
+            wantSealed.push_back(i);
+        if (i % 3 == 0 || i % 7 != 0)
+            wantWritten.push_back(i);
+    }
+    EXPECT_EQ(sealed, wantSealed);
+    EXPECT_EQ(written, wantWritten);
+}
+
+TEST(DiskWorkerTest, SealingOverlapsTheDiskStageBeforeIt) {
+    // Job 1's disk stage waits until job 2 has been sealed: that can only
+    // happen if sealing runs beside the disk stage. (The wait has a generous
+    // limit so that a serial worker fails the test instead of hanging it.)
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool secondSealed = false;
+    bool overlapped = false;
+    bool secondWritten = false;
+    {
+        DiskWorker worker;
+        worker.runSealed([&]() -> DiskWorker::Job {
+            return [&] {
+                std::unique_lock lock(mutex);
+                overlapped = changed.wait_for(lock, 30s, [&] { return secondSealed; });
+            };
+        });
+        worker.runSealed([&]() -> DiskWorker::Job {
+            {
+                std::lock_guard lock(mutex);
+                secondSealed = true;
+            }
+            changed.notify_all();
+            return [&] {
+                std::lock_guard lock(mutex);
+                secondWritten = true;
+            };
+        });
+        // Both jobs count until both stages are done.
+        EXPECT_GE(worker.backlog(), 1u);
+    }
+    EXPECT_TRUE(overlapped) << "job 2 was not sealed while job 1 was on the disk";
+    EXPECT_TRUE(secondWritten);
+}
 
 TEST_F(StorageTest, SegmentsRotateOnKeyframesVerifyAndExportAcrossBoundaries) {
     openStorage();

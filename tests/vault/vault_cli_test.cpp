@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -29,7 +30,9 @@
 #include <vector>
 
 #include "index_rows.h"
+#include "keys.h"
 #include "process.h"
+#include "segment_file.h"
 
 using namespace std::chrono_literals;
 using porchlight::test::Process;
@@ -659,10 +662,15 @@ TEST_F(VaultCliTest, AFlippedByteIsFoundAndTheRestStillExports) {
     EXPECT_TRUE(contains(v.out, "1 problem(s)")) << describe(v) << "only that segment is bad";
 
     // The segments before and after it export whole. (Whole seconds, kept clear
-    // of the damaged segment's range, which touches its neighbours'.)
+    // of the damaged segment's range, which touches its neighbours' and can
+    // overlap them by a few milliseconds: one segment's end is its last
+    // frame's time plus its duration, the next one's start its first frame's
+    // capture time.)
+    const int64_t beforeEndUs = std::min(rows_.front().endUs, hit.startUs);
+    const int64_t afterStartUs = std::max(rows_.back().startUs, hit.endUs);
     const std::vector<std::pair<std::string, std::string>> ranges = {
-        {"@0", at(rows_.front().endUs / 1'000'000)},
-        {at(rows_.back().startUs / 1'000'000 + 1), "@9999999999"},
+        {"@0", at(beforeEndUs / 1'000'000)},
+        {at(afterStartUs / 1'000'000 + 1), "@9999999999"},
     };
     for (const auto& [from, to] : ranges) {
         SCOPED_TRACE(from + " .. " + to);
@@ -698,10 +706,11 @@ TEST_F(VaultCliTest, AnAlteredRecordWithAFixedChecksumFailsAuthentication) {
     const uint32_t length = le32(data, rec);
     ASSERT_EQ(static_cast<uint8_t>(data[rec + 4]), 2) << "not a fragment record";
     data[rec + 13 + length / 2] = static_cast<char>(data[rec + 13 + length / 2] ^ 0x01);
-    unsigned char sum[16];
-    crypto_generichash(sum, sizeof sum, reinterpret_cast<const unsigned char*>(data.data() + rec),
-                       13 + length, nullptr, 0);
-    std::memcpy(data.data() + rec + 13 + length, sum, sizeof sum);
+    const uint16_t version =
+        static_cast<uint16_t>(static_cast<uint8_t>(data[8]) | static_cast<uint8_t>(data[9]) << 8);
+    const auto sum = porchlight::segment::clearChecksum(
+        version, std::span(reinterpret_cast<const uint8_t*>(data.data() + rec), 13 + length));
+    std::memcpy(data.data() + rec + 13 + length, sum.data(), sum.size());
     writeAll(file, data);
 
     auto v = vault({"verify", "--passphrase-file", passFile_.string()}, state);
@@ -709,6 +718,66 @@ TEST_F(VaultCliTest, AnAlteredRecordWithAFixedChecksumFailsAuthentication) {
     EXPECT_TRUE(contains(v.out, fs::path(hit.path).filename().string())) << describe(v);
     EXPECT_TRUE(contains(v.out, "authentication failed at offset " + std::to_string(rec)))
         << describe(v);
+}
+
+// Segments of format version 1 (BLAKE2b checksums, before version 2's XXH3)
+// still verify and export. The recorder writes version 2, so one segment of a
+// copy is rewritten as version 1 with the same identity and the same chunks:
+// the sizes are the same, so the index still matches.
+TEST_F(VaultCliTest, Version1SegmentsStillVerifyAndExport) {
+    namespace seg = porchlight::segment;
+    const fs::path state = copyOfState();
+    const Row& old = rows_[1];
+    const fs::path file = state / old.path;
+    const std::string before = readAll(file);
+    ASSERT_EQ(static_cast<uint8_t>(before[8]), seg::kCurrentFormatVersion);
+
+    auto owner = porchlight::keys::unlockWithPassphrase(state, kPassphrase);
+    ASSERT_TRUE(owner) << owner.error().message;
+    std::vector<seg::Chunk> chunks;
+    seg::Identity identity;
+    {
+        auto reader = seg::Reader::open(file, *owner);
+        ASSERT_TRUE(reader) << reader.error().message;
+        for (;;) {
+            auto chunk = reader->next();
+            ASSERT_TRUE(chunk) << chunk.error().message;
+            if (!*chunk)
+                break;
+            chunks.push_back(std::move(**chunk));
+        }
+        ASSERT_TRUE(reader->finished());
+        identity = reader->identity();
+    }
+    ASSERT_GE(chunks.size(), 2u);
+    fs::remove(file);
+    {
+        auto w = seg::Writer::create(file, identity, owner->publicKey, seg::kFormatV1);
+        ASSERT_TRUE(w) << w.error().message;
+        for (const auto& c : chunks)
+            ASSERT_TRUE(w->append(c.kind, c.plaintext, c.endUs, false));
+        ASSERT_TRUE(w->finish(old.endUs));
+    }
+    const std::string after = readAll(file);
+    ASSERT_EQ(static_cast<uint8_t>(after[8]), seg::kFormatV1);
+    ASSERT_EQ(after.size(), before.size());
+
+    auto v = vault({"verify", "--passphrase-file", passFile_.string()}, state);
+    EXPECT_EQ(v.code, 0) << describe(v);
+    EXPECT_TRUE(contains(v.out, std::to_string(rows_.size()) + " segment(s)")) << describe(v);
+
+    const fs::path out = scratch_ / "with-v1.mp4";
+    auto e = exportRange("@0", "@9999999999", out, state);
+    ASSERT_EQ(e.code, 0) << describe(e);
+    EXPECT_FALSE(contains(e.err, "warning")) << describe(e);
+    EXPECT_TRUE(contains(e.out, "from " + std::to_string(rows_.size()) + " segment(s)"))
+        << describe(e);
+    if (haveFfprobe()) {
+        const Probe p = probe(out, scratch_);
+        ASSERT_EQ(p.code, 0) << p.raw;
+        EXPECT_EQ(p.frames, p.declared) << p.raw;
+        EXPECT_NEAR(p.duration, recordedSeconds(), 1.0) << p.raw;
+    }
 }
 
 TEST_F(VaultCliTest, UsageErrorsExitTwo) {
