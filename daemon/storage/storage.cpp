@@ -83,6 +83,9 @@ struct Storage::Recorder {
     uint32_t fragmentSequence = 0;
     uint32_t lastDurationTicks = 3000;
     uint64_t nextSequence = 0;
+    // The previous frame's clocks, to notice the wall clock jumping (NTP).
+    std::optional<int64_t> lastWallUs;
+    int64_t lastDtsNs = 0;
 };
 
 Expected<std::unique_ptr<Storage>> Storage::open(const std::filesystem::path& stateDir,
@@ -213,6 +216,7 @@ void Storage::onFrame(const std::string& camera, VideoFrame&& frame) {
         return;
     }
     Recorder& r = recorder(camera);
+    followWallClock(r, frame);
     switch (r.mode) {
         case RecordingMode::Off:
             return;
@@ -239,6 +243,32 @@ void Storage::onFrame(const std::string& camera, VideoFrame&& frame) {
             record(r, std::move(f));
     }
     record(r, std::move(frame));
+}
+
+void Storage::followWallClock(Recorder& r, const VideoFrame& frame) {
+    // The stream's own clock is monotonic; the wall clock may jump (NTP
+    // setting the time after boot, or correcting it). When the two disagree
+    // by more than a couple of seconds between consecutive frames, the wall
+    // clock jumped: what is kept in wall time here (an event's window, the
+    // pre-roll's labels) moves with it, so an event still lasts its post-roll
+    // in real time and the pre-roll stays a few seconds long.
+    constexpr int64_t kJumpUs = 2'000'000;
+    if (r.lastWallUs && frame.dtsNs > r.lastDtsNs) {
+        const int64_t expected = *r.lastWallUs + (frame.dtsNs - r.lastDtsNs) / 1000;
+        const int64_t jump = frame.wallUs - expected;
+        if (jump > kJumpUs || jump < -kJumpUs) {
+            PL_LOG(StorageLog, Notice)
+                << "camera " << r.camera << ": the wall clock jumped by "
+                << static_cast<double>(jump) / 1e6
+                << " s; recordings keep their lengths, new ones take the new time";
+            if (r.recordUntilUs != 0)
+                r.recordUntilUs += jump;
+            for (auto& f : r.preRoll)
+                f.wallUs += jump;
+        }
+    }
+    r.lastWallUs = frame.wallUs;
+    r.lastDtsNs = frame.dtsNs;
 }
 
 void Storage::trimPreRoll(Recorder& r, int64_t nowUs) {
@@ -579,7 +609,9 @@ void Storage::deleteOrphanedEvents(int64_t nowUs) {
         auto old = index_.orphanedEvents(
             camera, nowUs - static_cast<int64_t>(std::llround(*days * 86'400e6)));
         if (old)
-            gone.insert(gone.end(), old->begin(), old->end());
+            for (auto& e : *old)
+                if (e.startUs >= kEarliestPlausibleWallUs)  // an unknown age is not an old one
+                    gone.push_back(std::move(e));
     }
     forgetEvents(gone);
 }
@@ -697,18 +729,38 @@ void Storage::enforceRetention(uint64_t extraFree) {
         if (!configured_.count(c))
             cameras.push_back(c);
 
+    // Until the clock is set, "days old" means nothing: an age limit measured
+    // from 1970 keeps everything, and one measured from the moment NTP answers
+    // would wipe whatever was recorded before. Ages wait; sizes do not.
+    const bool clockSet = nowUs >= kEarliestPlausibleWallUs;
+    if (!clockSet && !warnedClockUnset_)
+        PL_LOG(StorageLog, Warning)
+            << "the wall clock is not set (it says " << nowUs / 1'000'000
+            << " s since 1970): retention by age waits for it; size limits and min_free "
+               "still apply";
+    warnedClockUnset_ = !clockSet;
+    // Recordings labelled while the clock was unset have no known age.
+    const auto withKnownAge = [](std::vector<SegmentRow> rows) {
+        std::erase_if(rows,
+                      [](const SegmentRow& r) { return r.startUs < kEarliestPlausibleWallUs; });
+        return rows;
+    };
+
     uint64_t skipped = 0;
     std::optional<Expected<std::map<std::string, CameraUsage>>> usage;
     for (const auto& camera : cameras) {
         const RetentionConfig limits = retentionFor(camera);
-        if (auto byKind = expiredByKind(camera, limits, nowUs); !byKind.empty())
-            deleteSegments(byKind, "past the retention for their kind");
-        if (limits.maxDays) {
+        if (clockSet)
+            if (auto byKind = withKnownAge(expiredByKind(camera, limits, nowUs)); !byKind.empty())
+                deleteSegments(byKind, "past the retention for their kind");
+        if (limits.maxDays && clockSet) {
             const int64_t cutoff =
                 nowUs - static_cast<int64_t>(std::llround(*limits.maxDays * 86'400e6));
             auto old = index_.endedBefore(camera, cutoff);
-            if (old && !old->empty())
-                deleteSegments(*old, "older than " + std::to_string(*limits.maxDays) + " days");
+            if (old)
+                if (auto known = withKnownAge(std::move(*old)); !known.empty())
+                    deleteSegments(known,
+                                   "older than " + std::to_string(*limits.maxDays) + " days");
         }
         if (limits.maxBytes) {
             // The sums are one scan of the index: once a pass, and only when a
@@ -763,7 +815,8 @@ void Storage::enforceRetention(uint64_t extraFree) {
         }
     }
     protectedSkipped_ = skipped;
-    deleteOrphanedEvents(nowUs);
+    if (clockSet)
+        deleteOrphanedEvents(nowUs);
 }
 
 void Storage::deleteSegments(const std::vector<SegmentRow>& rows, const std::string& why) {

@@ -75,7 +75,7 @@ struct ReconcileReport {
     int removedEmpty = 0;
     int removedMissing = 0;
     int quarantined = 0;
-    int closed = 0;  // rows left "writing" by a crash whose file was complete
+    int closed = 0;    // rows left "writing" by a crash whose file was complete
     int repaired = 0;  // rows left "writing" whose file a crash cut before its final record
 };
 
