@@ -441,10 +441,9 @@ void Storage::emitFragment(Recorder& r) {
                 return;
             if (seg->rowId) {
                 if (hasVideo)
-                    (void)index_.updateSegment(seg->rowId, goodEnd, goodBytes,
-                                               SegmentState::Repaired);
+                    setRow({seg->rowId, goodEnd, goodBytes, SegmentState::Repaired, false});
                 else
-                    (void)index_.removeSegmentRow(seg->rowId);
+                    setRow({seg->rowId, 0, 0, SegmentState::Repaired, true});
             }
             onWriteError(seg->identity.camera, error, full, seg);
         });
@@ -463,29 +462,37 @@ void Storage::closeSegment(Recorder& r, std::optional<int64_t> nextDtsNs) {
     }
     emitFragment(r);
     const int64_t endUs = r.segment->endUs;
-    worker_->run([this, seg = r.segment, endUs, post = post_, alive = std::weak_ptr<bool>(alive_)] {
+    worker_->run([this, seg = r.segment, endUs, root = stateDir_, post = post_,
+                  alive = std::weak_ptr<bool>(alive_)] {
         if (seg->failed || !seg->writer)
             return;
         auto f = seg->writer->finish(endUs);
-        const uint64_t bytes = seg->writer->size();
+        uint64_t bytes = seg->writer->size();
         seg->writer.reset();
         std::string error = f ? std::string() : f.error().message;
         const bool full = !f && segment::isDiskFullError(f.error());
-        post([this, seg, error, full, bytes, endUs, alive] {
+        int64_t goodEnd = endUs;
+        if (!f) {
+            // The final record did not make it (a full disk): the fragments
+            // before it are sound; cut what is torn and keep them.
+            const std::filesystem::path file = root / seg->path;
+            if (auto sc = segment::scan(file); sc) {
+                (void)segment::truncateTo(file, sc->validBytes);
+                bytes = sc->validBytes;
+                goodEnd = sc->endUs;
+            }
+        }
+        post([this, seg, error, full, bytes, endUs, goodEnd, alive] {
             if (alive.expired())
                 return;
             if (!error.empty()) {
-                // The fragments before are on disk; start-up repair closes the file.
+                if (seg->rowId)
+                    setRow({seg->rowId, goodEnd, bytes, SegmentState::Repaired, false});
                 onWriteError(seg->identity.camera, error, full);
                 return;
             }
-            if (seg->rowId) {
-                if (auto u = index_.updateSegment(seg->rowId, endUs, bytes, SegmentState::Complete);
-                    !u) {
-                    lastProblem_ = u.error().message;
-                    PL_LOG(StorageLog, Error) << seg->path << ": " << u.error().message;
-                }
-            }
+            if (seg->rowId)
+                setRow({seg->rowId, endUs, bytes, SegmentState::Complete, false});
             ++segmentsClosed_;
             PL_LOG(StorageLog, Debug) << "closed " << seg->path << " (" << bytes << " bytes)";
         });
@@ -685,8 +692,16 @@ void Storage::onWriteError(const std::string& camera, const std::string& message
                                       << ": deleting the oldest recordings to make room";
         diskFull_ = true;
         // The write needed more than what is free, whatever min_free says:
-        // make room for a few more fragments beyond it.
-        enforceRetention(4 * lastFragmentBytes_);
+        // make room beyond it for about a segment of every camera. Room for a
+        // few fragments only (as before) filled again within seconds, and each
+        // time a fragment and the wait for the next keyframe were lost.
+        // On a small filesystem, no more than a quarter of it.
+        const auto fragments = static_cast<uint64_t>(std::ceil(options_.segmentSeconds)) + 4;
+        uint64_t room = lastFragmentBytes_ * fragments * std::max<uint64_t>(1, recorders_.size());
+        struct statvfs st {};
+        if (::statvfs(stateDir_.c_str(), &st) == 0)
+            room = std::min<uint64_t>(room, static_cast<uint64_t>(st.f_blocks) * st.f_frsize / 4);
+        enforceRetention(std::max(room, 4 * lastFragmentBytes_));
     } else {
         PL_LOG(StorageLog, Error) << lastProblem_;
     }
@@ -718,7 +733,30 @@ void Storage::scheduleRetention() {
     });
 }
 
+void Storage::setRow(const RowChange& change) {
+    auto done = change.remove
+                    ? index_.removeSegmentRow(change.id)
+                    : index_.updateSegment(change.id, change.endUs, change.bytes, change.state);
+    if (done)
+        return;
+    // Most likely the disk is full and SQLite cannot grow: the file is sound,
+    // so keep the change and try again after retention has made room
+    // (otherwise the row would stay "writing", which retention never deletes).
+    lastProblem_ = done.error().message;
+    PL_LOG(StorageLog, Warning) << "index: cannot record segment " << change.id << " yet ("
+                                << done.error().message << "); trying again shortly";
+    pendingRows_.push_back(change);
+}
+
+void Storage::retryRows() {
+    auto pending = std::move(pendingRows_);
+    pendingRows_.clear();
+    for (const auto& change : pending)
+        setRow(change);
+}
+
 void Storage::enforceRetention(uint64_t extraFree) {
+    retryRows();
     const int64_t nowUs =
         std::chrono::duration_cast<std::chrono::microseconds>(clock_.wallNow().time_since_epoch())
             .count();
@@ -843,8 +881,7 @@ void Storage::deleteSegments(const std::vector<SegmentRow>& rows, const std::str
                     if (alive.expired())
                         return;
                     for (const auto& row : rows)
-                        if (auto d = index_.removeSegmentRow(row.id); !d)
-                            PL_LOG(StorageLog, Error) << "retention: " << d.error().message;
+                        setRow({row.id, 0, 0, SegmentState::Repaired, true});
                 });
             });
         return;

@@ -170,6 +170,18 @@ private:
     void onWriteError(const std::string& camera, const std::string& message, bool diskFull,
                       const std::shared_ptr<Segment>& failed = nullptr);
     void deleteSegments(const std::vector<SegmentRow>& rows, const std::string& why);
+    /// A segment row's new end, size and state, or its removal.
+    struct RowChange {
+        int64_t id = 0;
+        int64_t endUs = 0;
+        uint64_t bytes = 0;
+        SegmentState state = SegmentState::Complete;
+        bool remove = false;
+    };
+    /// Apply \a change; if the index cannot take it now (a full disk), keep
+    /// it and try again at the next retention pass.
+    void setRow(const RowChange& change);
+    void retryRows();
     std::optional<uint64_t> freeBytes() const;
     uint64_t minFreeBytes() const;
     void scheduleRetention();
@@ -191,6 +203,7 @@ private:
     uint64_t lastFragmentBytes_ = 0;  // the largest fragment seen: what a write may need
     bool warnedNoOwner_ = false;
     bool warnedClockUnset_ = false;
+    std::vector<RowChange> pendingRows_;
     std::unique_ptr<Timer> retentionTimer_;
     std::shared_ptr<bool> alive_;
     // Last: its destructor drains the jobs, which may still use what is above.
