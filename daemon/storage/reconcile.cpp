@@ -7,7 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include <algorithm>
+#include <cstring>
 #include <set>
 #include <vector>
 
@@ -63,31 +66,62 @@ struct Found {
     bool hasVideo = false;
 };
 
-/// Whether the bytes after \a from are what a crash leaves: a record cut
-/// short, or zeros (a power cut after the file grew but before its data
-/// landed). Anything else is damage in the middle of a file, which is not
-/// cut away: the records after it may still be good.
+/// Whether a complete record (a head with a valid length and kind, and a
+/// matching checksum: docs/ref/format.md section 5.3) starts anywhere in
+/// \a tail. Read from the clear framing alone, like segment::scan().
+bool holdsCompleteRecord(const std::vector<uint8_t>& tail, uint16_t version) {
+    constexpr size_t kHead = 13, kSum = 16;
+    constexpr uint32_t kMinLength = 17, kMaxLength = 64u * 1024 * 1024;
+    for (size_t at = 0; at + kHead + kMinLength + kSum <= tail.size(); ++at) {
+        uint32_t length = 0;
+        std::memcpy(&length, tail.data() + at, sizeof length);  // little-endian, as is the Pi
+        if (length < kMinLength || length > kMaxLength || tail.size() - at < kHead + length + kSum)
+            continue;
+        const uint8_t kind = tail[at + 4];
+        if (kind < 1 || kind > 3)
+            continue;
+        // The clear checksum of the file's own format version (format.md 5.5).
+        const auto sum = segment::clearChecksum(
+            version, std::span<const uint8_t>(tail.data() + at, kHead + length));
+        if (std::memcmp(sum.data(), tail.data() + at + kHead + length, kSum) == 0)
+            return true;
+    }
+    return false;
+}
+
+/// Whether the bytes after the last complete record are what a crash leaves,
+/// and may be cut: a record cut short; zeros (a power cut after the file grew
+/// but before its data landed); or the record being written when the power
+/// went, whose blocks landed in some other order (partly zeros or stale
+/// blocks). Every record before that one was fdatasynced before it was
+/// written, so a tail with no complete record anywhere in it can only be a
+/// torn write. A complete record after the damage means damage in the middle
+/// of a file, which is not cut away: the records after it may still be good.
 bool tornTail(const std::filesystem::path& file, const segment::Scan& sc) {
     if (sc.problem.rfind("torn record", 0) == 0)
         return true;
+    // A torn write is at most one record (a fragment, or the final record);
+    // a longer tail than the largest record is not one.
+    constexpr uint64_t kLongestTornTail = 64ull * 1024 * 1024 + 29;
+    const uint64_t length = sc.fileBytes - sc.validBytes;
+    if (length > kLongestTornTail)
+        return false;
     int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
-    std::vector<char> buf(1 << 16);
-    off_t at = static_cast<off_t>(sc.validBytes);
-    bool zeros = true;
-    for (;;) {
-        ssize_t n = ::pread(fd, buf.data(), buf.size(), at);
+    std::vector<uint8_t> tail(length);
+    size_t got = 0;
+    while (got < tail.size()) {
+        const ssize_t n = ::pread(fd, tail.data() + got, tail.size() - got,
+                                  static_cast<off_t>(sc.validBytes + got));
         if (n <= 0)
             break;
-        if (std::any_of(buf.begin(), buf.begin() + n, [](char c) { return c != 0; })) {
-            zeros = false;
-            break;
-        }
-        at += n;
+        got += static_cast<size_t>(n);
     }
     ::close(fd);
-    return zeros;
+    if (got != tail.size())
+        return false;
+    return !holdsCompleteRecord(tail, sc.version);
 }
 
 Expected<Found> inspect(const std::filesystem::path& file, ReconcileReport& report) {
@@ -207,13 +241,14 @@ Expected<ReconcileReport> reconcile(Index& index) {
         }
         const SegmentState state =
             found->scan.finished ? SegmentState::Complete : SegmentState::Repaired;
-        if (auto r = index.updateSegment(row.id, found->scan.endUs, found->scan.validBytes, state);
+        if (auto r = index.updateSegment(row.id, found->scan.endUs, found->scan.fileBytes, state);
             !r)
             return r.error();
         if (found->scan.finished) {
             ++report.closed;
             PL_LOG(StorageLog, Info) << "repair: " << row.path << " was complete; index updated";
         } else {
+            ++report.repaired;
             PL_LOG(StorageLog, Notice)
                 << "repair: " << row.path << " was cut by a crash; kept up to its last fragment";
         }
@@ -240,7 +275,7 @@ Expected<ReconcileReport> reconcile(Index& index) {
         row.sequence = found->scan.identity.sequence;
         row.startUs = found->scan.identity.startUs;
         row.endUs = found->scan.endUs;
-        row.bytes = found->scan.validBytes;
+        row.bytes = found->scan.fileBytes;
         row.path = path;
         row.state = found->scan.finished ? SegmentState::Complete : SegmentState::Repaired;
         if (auto r = index.addSegment(row); !r) {

@@ -94,6 +94,9 @@ struct Storage::Recorder {
     uint64_t nextSequence = 0;
     uint64_t segmentBytes = 0;  // fragment bytes handed to the writer in this segment
     double bytesPerSecond = 0;  // this camera's rate over its last segment (0: not known yet)
+    // The previous frame's clocks, to notice the wall clock jumping (NTP).
+    std::optional<int64_t> lastWallUs;
+    int64_t lastDtsNs = 0;
 };
 
 Expected<std::unique_ptr<Storage>> Storage::open(const std::filesystem::path& stateDir,
@@ -224,6 +227,7 @@ void Storage::onFrame(const std::string& camera, VideoFrame&& frame) {
         return;
     }
     Recorder& r = recorder(camera);
+    followWallClock(r, frame);
     switch (r.mode) {
         case RecordingMode::Off:
             return;
@@ -250,6 +254,32 @@ void Storage::onFrame(const std::string& camera, VideoFrame&& frame) {
             record(r, std::move(f));
     }
     record(r, std::move(frame));
+}
+
+void Storage::followWallClock(Recorder& r, const VideoFrame& frame) {
+    // The stream's own clock is monotonic; the wall clock may jump (NTP
+    // setting the time after boot, or correcting it). When the two disagree
+    // by more than a couple of seconds between consecutive frames, the wall
+    // clock jumped: what is kept in wall time here (an event's window, the
+    // pre-roll's labels) moves with it, so an event still lasts its post-roll
+    // in real time and the pre-roll stays a few seconds long.
+    constexpr int64_t kJumpUs = 2'000'000;
+    if (r.lastWallUs && frame.dtsNs > r.lastDtsNs) {
+        const int64_t expected = *r.lastWallUs + (frame.dtsNs - r.lastDtsNs) / 1000;
+        const int64_t jump = frame.wallUs - expected;
+        if (jump > kJumpUs || jump < -kJumpUs) {
+            PL_LOG(StorageLog, Notice)
+                << "camera " << r.camera << ": the wall clock jumped by "
+                << static_cast<double>(jump) / 1e6
+                << " s; recordings keep their lengths, new ones take the new time";
+            if (r.recordUntilUs != 0)
+                r.recordUntilUs += jump;
+            for (auto& f : r.preRoll)
+                f.wallUs += jump;
+        }
+    }
+    r.lastWallUs = frame.wallUs;
+    r.lastDtsNs = frame.dtsNs;
 }
 
 void Storage::trimPreRoll(Recorder& r, int64_t nowUs) {
@@ -461,10 +491,9 @@ void Storage::emitFragment(Recorder& r) {
                     return;
                 if (seg->rowId) {
                     if (hasVideo)
-                        (void)index_.updateSegment(seg->rowId, goodEnd, goodBytes,
-                                                   SegmentState::Repaired);
+                        setRow({seg->rowId, goodEnd, goodBytes, SegmentState::Repaired, false});
                     else
-                        (void)index_.removeSegmentRow(seg->rowId);
+                        setRow({seg->rowId, 0, 0, SegmentState::Repaired, true});
                 }
                 onWriteError(seg->identity.camera, error, full, seg);
             });
@@ -489,38 +518,44 @@ void Storage::closeSegment(Recorder& r, std::optional<int64_t> nextDtsNs) {
     if (const double seconds = static_cast<double>(endUs - r.segment->identity.startUs) / 1e6;
         seconds >= 1.0)
         r.bytesPerSecond = static_cast<double>(r.segmentBytes) / seconds;
-    worker_->runSealed([this, seg = r.segment, endUs, post = post_,
+    worker_->runSealed([this, seg = r.segment, endUs, root = stateDir_, post = post_,
                         alive = std::weak_ptr<bool>(alive_)]() -> DiskWorker::Job {
         if (seg->failed || !seg->sealer)
             return nullptr;
         std::vector<uint8_t> record;
         auto sealed = seg->sealer->sealFinal(record, endUs);
         seg->sealer.reset();  // wipes the stream key
-        return [this, seg, record = std::move(record), sealed = std::move(sealed), endUs, post,
+        return [this, seg, record = std::move(record), sealed = std::move(sealed), endUs, root, post,
                 alive] {
             if (seg->failed || !seg->writer)
                 return;
             auto f = sealed ? seg->writer->finishSealed(record) : sealed;
-            const uint64_t bytes = seg->writer->size();
+            uint64_t bytes = seg->writer->size();
             seg->writer.reset();
             std::string error = f ? std::string() : f.error().message;
             const bool full = !f && segment::isDiskFullError(f.error());
-            post([this, seg, error, full, bytes, endUs, alive] {
+            int64_t goodEnd = endUs;
+            if (!f) {
+                // The final record did not make it (a full disk): the fragments
+                // before it are sound; cut what is torn and keep them.
+                const std::filesystem::path file = root / seg->path;
+                if (auto sc = segment::scan(file); sc) {
+                    (void)segment::truncateTo(file, sc->validBytes);
+                    bytes = sc->validBytes;
+                    goodEnd = sc->endUs;
+                }
+            }
+            post([this, seg, error, full, bytes, endUs, goodEnd, alive] {
                 if (alive.expired())
                     return;
                 if (!error.empty()) {
-                    // The fragments before are on disk; start-up repair closes the file.
+                    if (seg->rowId)
+                        setRow({seg->rowId, goodEnd, bytes, SegmentState::Repaired, false});
                     onWriteError(seg->identity.camera, error, full);
                     return;
                 }
-                if (seg->rowId) {
-                    if (auto u =
-                            index_.updateSegment(seg->rowId, endUs, bytes, SegmentState::Complete);
-                        !u) {
-                        lastProblem_ = u.error().message;
-                        PL_LOG(StorageLog, Error) << seg->path << ": " << u.error().message;
-                    }
-                }
+                if (seg->rowId)
+                    setRow({seg->rowId, endUs, bytes, SegmentState::Complete, false});
                 ++segmentsClosed_;
                 PL_LOG(StorageLog, Debug) << "closed " << seg->path << " (" << bytes << " bytes)";
             });
@@ -700,7 +735,9 @@ void Storage::deleteOrphanedEvents(int64_t nowUs) {
         auto old = index_.orphanedEvents(
             camera, nowUs - static_cast<int64_t>(std::llround(*days * 86'400e6)));
         if (old)
-            gone.insert(gone.end(), old->begin(), old->end());
+            for (auto& e : *old)
+                if (e.startUs >= kEarliestPlausibleWallUs)  // an unknown age is not an old one
+                    gone.push_back(std::move(e));
     }
     forgetEvents(gone);
 }
@@ -774,8 +811,16 @@ void Storage::onWriteError(const std::string& camera, const std::string& message
                                       << ": deleting the oldest recordings to make room";
         diskFull_ = true;
         // The write needed more than what is free, whatever min_free says:
-        // make room for a few more fragments beyond it.
-        enforceRetention(4 * lastFragmentBytes_);
+        // make room beyond it for about a segment of every camera. Room for a
+        // few fragments only (as before) filled again within seconds, and each
+        // time a fragment and the wait for the next keyframe were lost.
+        // On a small filesystem, no more than a quarter of it.
+        const auto fragments = static_cast<uint64_t>(std::ceil(options_.segmentSeconds)) + 4;
+        uint64_t room = lastFragmentBytes_ * fragments * std::max<uint64_t>(1, recorders_.size());
+        struct statvfs st {};
+        if (::statvfs(stateDir_.c_str(), &st) == 0)
+            room = std::min<uint64_t>(room, static_cast<uint64_t>(st.f_blocks) * st.f_frsize / 4);
+        enforceRetention(std::max(room, 4 * lastFragmentBytes_));
     } else {
         PL_LOG(StorageLog, Error) << lastProblem_;
     }
@@ -807,7 +852,30 @@ void Storage::scheduleRetention() {
     });
 }
 
+void Storage::setRow(const RowChange& change) {
+    auto done = change.remove
+                    ? index_.removeSegmentRow(change.id)
+                    : index_.updateSegment(change.id, change.endUs, change.bytes, change.state);
+    if (done)
+        return;
+    // Most likely the disk is full and SQLite cannot grow: the file is sound,
+    // so keep the change and try again after retention has made room
+    // (otherwise the row would stay "writing", which retention never deletes).
+    lastProblem_ = done.error().message;
+    PL_LOG(StorageLog, Warning) << "index: cannot record segment " << change.id << " yet ("
+                                << done.error().message << "); trying again shortly";
+    pendingRows_.push_back(change);
+}
+
+void Storage::retryRows() {
+    auto pending = std::move(pendingRows_);
+    pendingRows_.clear();
+    for (const auto& change : pending)
+        setRow(change);
+}
+
 void Storage::enforceRetention(uint64_t extraFree) {
+    retryRows();
     const int64_t nowUs =
         std::chrono::duration_cast<std::chrono::microseconds>(clock_.wallNow().time_since_epoch())
             .count();
@@ -818,18 +886,38 @@ void Storage::enforceRetention(uint64_t extraFree) {
         if (!configured_.count(c))
             cameras.push_back(c);
 
+    // Until the clock is set, "days old" means nothing: an age limit measured
+    // from 1970 keeps everything, and one measured from the moment NTP answers
+    // would wipe whatever was recorded before. Ages wait; sizes do not.
+    const bool clockSet = nowUs >= kEarliestPlausibleWallUs;
+    if (!clockSet && !warnedClockUnset_)
+        PL_LOG(StorageLog, Warning)
+            << "the wall clock is not set (it says " << nowUs / 1'000'000
+            << " s since 1970): retention by age waits for it; size limits and min_free "
+               "still apply";
+    warnedClockUnset_ = !clockSet;
+    // Recordings labelled while the clock was unset have no known age.
+    const auto withKnownAge = [](std::vector<SegmentRow> rows) {
+        std::erase_if(rows,
+                      [](const SegmentRow& r) { return r.startUs < kEarliestPlausibleWallUs; });
+        return rows;
+    };
+
     uint64_t skipped = 0;
     std::optional<Expected<std::map<std::string, CameraUsage>>> usage;
     for (const auto& camera : cameras) {
         const RetentionConfig limits = retentionFor(camera);
-        if (auto byKind = expiredByKind(camera, limits, nowUs); !byKind.empty())
-            deleteSegments(byKind, "past the retention for their kind");
-        if (limits.maxDays) {
+        if (clockSet)
+            if (auto byKind = withKnownAge(expiredByKind(camera, limits, nowUs)); !byKind.empty())
+                deleteSegments(byKind, "past the retention for their kind");
+        if (limits.maxDays && clockSet) {
             const int64_t cutoff =
                 nowUs - static_cast<int64_t>(std::llround(*limits.maxDays * 86'400e6));
             auto old = index_.endedBefore(camera, cutoff);
-            if (old && !old->empty())
-                deleteSegments(*old, "older than " + std::to_string(*limits.maxDays) + " days");
+            if (old)
+                if (auto known = withKnownAge(std::move(*old)); !known.empty())
+                    deleteSegments(known,
+                                   "older than " + std::to_string(*limits.maxDays) + " days");
         }
         if (limits.maxBytes) {
             // The sums are one scan of the index: once a pass, and only when a
@@ -884,7 +972,8 @@ void Storage::enforceRetention(uint64_t extraFree) {
         }
     }
     protectedSkipped_ = skipped;
-    deleteOrphanedEvents(nowUs);
+    if (clockSet)
+        deleteOrphanedEvents(nowUs);
 }
 
 void Storage::deleteSegments(const std::vector<SegmentRow>& rows, const std::string& why) {
@@ -911,8 +1000,7 @@ void Storage::deleteSegments(const std::vector<SegmentRow>& rows, const std::str
                     if (alive.expired())
                         return;
                     for (const auto& row : rows)
-                        if (auto d = index_.removeSegmentRow(row.id); !d)
-                            PL_LOG(StorageLog, Error) << "retention: " << d.error().message;
+                        setRow({row.id, 0, 0, SegmentState::Repaired, true});
                 });
             });
         return;

@@ -27,6 +27,13 @@
 
 namespace porchlight::storage {
 
+/// Wall-clock times before this (2024-01-01T00:00:00Z) mean the clock has
+/// not been set: a Raspberry Pi has no real-time clock and starts in 1970
+/// (or at its last shutdown) until NTP answers. Age-based retention waits
+/// until the clock is past it, and never deletes by age a recording labelled
+/// before it (its real age is unknown); size limits and min_free still apply.
+constexpr int64_t kEarliestPlausibleWallUs = 1'704'067'200'000'000;
+
 /// One encoded access unit on its way to disk.
 struct VideoFrame {
     /// The codec configuration; a different pointer with different content
@@ -68,7 +75,8 @@ struct ReconcileReport {
     int removedEmpty = 0;
     int removedMissing = 0;
     int quarantined = 0;
-    int closed = 0;  // rows left "writing" by a crash whose file was complete
+    int closed = 0;    // rows left "writing" by a crash whose file was complete
+    int repaired = 0;  // rows left "writing" whose file a crash cut before its final record
 };
 
 /// Bring index and files into agreement (see index.h for the crash ordering).
@@ -161,6 +169,7 @@ private:
     Recorder& recorder(const std::string& camera);
     void record(Recorder& r, VideoFrame&& frame);
     void trimPreRoll(Recorder& r, int64_t nowUs);
+    void followWallClock(Recorder& r, const VideoFrame& frame);
     void deleteOrphanedEvents(int64_t nowUs);
     /// Events whose video went with \a deleted (none of it left) go too.
     void forgetEventsOf(const std::vector<SegmentRow>& deleted);
@@ -172,6 +181,18 @@ private:
     void onWriteError(const std::string& camera, const std::string& message, bool diskFull,
                       const std::shared_ptr<Segment>& failed = nullptr);
     void deleteSegments(const std::vector<SegmentRow>& rows, const std::string& why);
+    /// A segment row's new end, size and state, or its removal.
+    struct RowChange {
+        int64_t id = 0;
+        int64_t endUs = 0;
+        uint64_t bytes = 0;
+        SegmentState state = SegmentState::Complete;
+        bool remove = false;
+    };
+    /// Apply \a change; if the index cannot take it now (a full disk), keep
+    /// it and try again at the next retention pass.
+    void setRow(const RowChange& change);
+    void retryRows();
     std::optional<uint64_t> freeBytes() const;
     uint64_t minFreeBytes() const;
     void scheduleRetention();
@@ -192,6 +213,8 @@ private:
     uint64_t segmentsClosed_ = 0;
     uint64_t lastFragmentBytes_ = 0;  // the largest fragment seen: what a write may need
     bool warnedNoOwner_ = false;
+    bool warnedClockUnset_ = false;
+    std::vector<RowChange> pendingRows_;
     std::unique_ptr<Timer> retentionTimer_;
     std::shared_ptr<bool> alive_;
     // Last: its destructor drains the jobs, which may still use what is above.

@@ -32,6 +32,7 @@
 #include "config.h"
 #include "process.h"
 #include "run_until.h"
+#include "tcp_fault_proxy.h"
 
 namespace porchlight {
 namespace {
@@ -231,6 +232,106 @@ TEST_F(RtspCameraTest, NothingListeningIsRetriedWithAReason) {
     camera->stop([&] { stopped = true; });
     ASSERT_TRUE(runUntil([&] { return stopped; }));
     EXPECT_EQ(camera->state(), CameraState::Stopped);
+}
+
+TEST_F(RtspCameraTest, FaultsMidStreamRecoverAndNeverDisturbAnotherCamera) {
+    // The doorbell reaches us through a proxy that can stall, garble or go
+    // silent; the yard camera (a test source) runs in the same loop, as in
+    // the daemon, and must not notice anything.
+    auto server = startServer({"--port", "0", "--path", "/cam", "--width", "320", "--height", "240",
+                               "--framerate", "15", "--bitrate", "300"});
+    ASSERT_TRUE(server);
+    const int serverPort = server->port;
+    test::TcpFaultProxy proxy(serverPort);
+    ASSERT_GT(proxy.port(), 0);
+    auto door = makeCamera("rtsp://127.0.0.1:" + std::to_string(proxy.port()) + "/cam");
+    auto yard = makeCamera("", [](CameraConfig& c) {
+        c.id = "yard";
+        c.source = SourceKind::Test;
+        c.width = 320;
+        c.height = 240;
+        c.framerate = 15;
+    });
+    // Once streaming, the yard camera must never leave that state.
+    int yardInterruptions = 0;
+    bool yardStreamed = false;
+    yard->setStateListener([&](Camera& c) {
+        std::fprintf(stderr, "[camera yard] %s\n", std::string(cameraStateName(c.state())).c_str());
+        yardInterruptions += yardStreamed && c.state() != CameraState::Streaming;
+        yardStreamed = yardStreamed || c.state() == CameraState::Streaming;
+    });
+    door->start();
+    yard->start();
+    ASSERT_TRUE(runUntil([&] {
+        return door->state() == CameraState::Streaming && door->stats().frames >= 15 &&
+               yard->state() == CameraState::Streaming && yard->stats().frames >= 15;
+    })) << "door "
+        << cameraStateName(door->state()) << ": " << door->lastError() << "; yard "
+        << cameraStateName(yard->state());
+
+    struct Fault {
+        const char* name;
+        std::function<void()> start;
+        std::function<void()> end;
+        uint32_t widthAfter;
+        uint64_t restarts = 1;  // how many failed attempts show the fault
+    };
+    const std::vector<Fault> faults = {
+        {"stalls mid-stream", [&] { proxy.setMode(test::TcpFaultProxy::Mode::Stall); },
+         [&] { proxy.setMode(test::TcpFaultProxy::Mode::Forward); }, 320},
+        {"sends garbage mid-stream", [&] { proxy.setMode(test::TcpFaultProxy::Mode::Garbage); },
+         [&] { proxy.setMode(test::TcpFaultProxy::Mode::Forward); }, 320},
+        {"never answers",
+         [&] {
+             proxy.setMode(test::TcpFaultProxy::Mode::Silent);
+             proxy.dropConnections();
+         },
+         [&] { proxy.setMode(test::TcpFaultProxy::Mode::Forward); }, 320, 2},
+        {"restarts at another resolution",
+         [&] {
+             server->process->signal(SIGKILL);
+             ASSERT_TRUE(server->process->wait(deadline));
+             proxy.dropConnections();
+         },
+         [&] {
+             server =
+                 startServer({"--port", std::to_string(serverPort), "--path", "/cam", "--width",
+                              "640", "--height", "360", "--framerate", "15", "--bitrate", "300"});
+             ASSERT_TRUE(server);
+         },
+         640},
+    };
+    for (const auto& fault : faults) {
+        SCOPED_TRACE(std::string("the doorbell ") + fault.name);
+        const uint64_t yardBefore = yard->stats().frames;
+        const uint64_t restartsBefore = door->stats().restarts;
+        fault.start();
+        ASSERT_TRUE(runUntil([&] {
+            return door->state() == CameraState::Retrying &&
+                   door->stats().restarts >= restartsBefore + fault.restarts;
+        })) << "state "
+            << cameraStateName(door->state()) << ", " << door->stats().restarts << " restarts";
+        EXPECT_FALSE(door->lastError().empty()) << "a fault with no reason shown";
+        std::fprintf(stderr, "[test] %s: %s\n", fault.name, door->lastError().c_str());
+        fault.end();
+        const uint64_t doorBefore = door->stats().frames;
+        ASSERT_TRUE(runUntil([&] {
+            return door->state() == CameraState::Streaming &&
+                   door->stats().frames >= doorBefore + 15;
+        })) << "state "
+            << cameraStateName(door->state()) << ", last error: " << door->lastError();
+        EXPECT_EQ(door->stats().width, fault.widthAfter);
+        // The yard camera went on the whole time.
+        EXPECT_EQ(yard->state(), CameraState::Streaming);
+        EXPECT_GT(yard->stats().frames, yardBefore + 15);
+    }
+    EXPECT_EQ(yardInterruptions, 0);
+    EXPECT_EQ(yard->stats().restarts, 0u);
+
+    bool doorStopped = false, yardStopped = false;
+    door->stop([&] { doorStopped = true; });
+    yard->stop([&] { yardStopped = true; });
+    ASSERT_TRUE(runUntil([&] { return doorStopped && yardStopped; }));
 }
 
 TEST_F(RtspCameraTest, H265CameraIsRefusedWithAClearMessage) {

@@ -746,6 +746,146 @@ TEST_F(StorageTest, EventDetailsAndSnapshotsAreSealedToTheOwner) {
     }
 }
 
+// Clock jumps (docs/RELIABILITY.md, "Clock jumps"): a Pi without a
+// real-time clock records from 1970 until NTP answers, and NTP may also
+// correct a clock that was ahead.
+
+constexpr int64_t k1970 = 600'000'000;  // ten minutes after the epoch, µs
+
+TEST_F(StorageTest, RetentionByAgeWaitsForTheClockAndSparesRecordingsOfUnknownAge) {
+    StorageOptions o;
+    o.minFree.percent = 0.0001;
+    clock_.setWall(std::chrono::system_clock::time_point(std::chrono::microseconds(k1970)));
+    openStorage(o);
+    RetentionConfig week;
+    week.maxDays = 7;
+    week.continuousDays = 1;
+    storage_->setConfiguredRetention({{"door", week}});
+    // Ten seconds recorded at boot, before NTP: labelled 1970.
+    for (size_t i = 0; i < 150; ++i) {
+        VideoFrame f = (*frames_)[i];
+        f.wallUs = f.wallUs - kT0 + k1970;
+        storage_->onFrame("door", std::move(f));
+    }
+    finish();
+    ASSERT_EQ(rows().size(), 1u);
+    EXPECT_LT(rows()[0].startUs, kEarliestPlausibleWallUs);
+
+    // NTP sets the clock: the boot recording is not "56 years old".
+    clock_.setWall(std::chrono::system_clock::time_point(std::chrono::microseconds(kT0)));
+    storage_->enforceRetention();
+    settle();
+    ASSERT_EQ(rows().size(), 1u) << "the recording made before NTP answered was wiped";
+
+    // Recording goes on with the right time; eight days later that goes by
+    // age as usual, and the boot recording (age unknown) stays...
+    feed(150, 300);
+    finish();
+    ASSERT_EQ(rows().size(), 2u);
+    clock_.setWall(
+        std::chrono::system_clock::time_point(std::chrono::microseconds(kT0 + 8 * 86'400'000'000)));
+    storage_->enforceRetention();
+    settle();
+    auto r = rows();
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_LT(r[0].startUs, kEarliestPlausibleWallUs);
+    // ...until a size limit needs the room: it is the oldest label, so it goes first.
+    RetentionConfig tiny;
+    tiny.maxBytes = 64 * 1024;
+    ASSERT_TRUE(storage_->setRetention("door", tiny));
+    settle();
+    EXPECT_TRUE(rows().empty());
+}
+
+TEST_F(StorageTest, NothingIsDeletedByAgeWhileTheClockIsUnset) {
+    // Two days after a boot without NTP the clock says 1970-01-03: "ages"
+    // measured with it mean nothing, so nothing goes by age...
+    StorageOptions o;
+    o.minFree.percent = 0.0001;
+    clock_.setWall(std::chrono::system_clock::time_point(std::chrono::microseconds(k1970)));
+    openStorage(o);
+    for (size_t i = 0; i < 300; ++i) {
+        VideoFrame f = (*frames_)[i];
+        f.wallUs = f.wallUs - kT0 + k1970;
+        storage_->onFrame("door", std::move(f));
+    }
+    finish();
+    ASSERT_EQ(rows().size(), 2u);
+    RetentionConfig day;
+    day.maxDays = 1;
+    day.continuousDays = 0.5;
+    storage_->setConfiguredRetention({{"door", day}});
+    clock_.setWall(std::chrono::system_clock::time_point(
+        std::chrono::microseconds(k1970 + 2 * 86'400'000'000)));
+    storage_->enforceRetention();
+    settle();
+    ASSERT_EQ(rows().size(), 2u) << "deleted by an age the clock cannot know";
+    // ...while size limits still work with no clock.
+    RetentionConfig small;
+    small.maxBytes = rows()[1].bytes;
+    ASSERT_TRUE(storage_->setRetention("door", small));
+    settle();
+    EXPECT_EQ(rows().size(), 1u);
+}
+
+/// The fixture's frames from \a from to \a to, with the wall clock moved by
+/// \a jumpUs from frame \a at on (as NTP would move it).
+std::vector<VideoFrame> withJump(const std::vector<VideoFrame>& frames, size_t from, size_t to,
+                                 size_t at, int64_t jumpUs) {
+    std::vector<VideoFrame> out;
+    for (size_t i = from; i < to && i < frames.size(); ++i) {
+        out.push_back(frames[i]);
+        if (i >= at)
+            out.back().wallUs += jumpUs;
+    }
+    return out;
+}
+
+TEST_F(StorageTest, AnEventLastsItsPostRollWhenTheClockJumpsBack) {
+    openStorage();
+    storage_->setCameraMode("door", RecordingMode::Events, 5.0, 10.0);
+    feed(0, 225);
+    const int64_t ring = kT0 + 15'000'000;
+    storage_->keepRecordingUntil("door", ring + 10'000'000);
+    // One second into the post-roll, NTP moves the clock back a year.
+    constexpr int64_t kYear = 365 * 86'400'000'000;
+    for (auto& f : withJump(*frames_, 225, 525, 240, -kYear))
+        storage_->onFrame("door", std::move(f));
+    finish();
+    auto r = rows();
+    ASSERT_FALSE(r.empty());
+    int64_t recorded = 0;
+    for (const auto& row : r)
+        recorded += row.endUs - row.startUs;
+    // Pre-roll (5 s back to a keyframe, at most 7) and the 10 s post-roll:
+    // not the 20 s to the end of the stream that a wall-clock window gives.
+    EXPECT_GE(recorded, 14'500'000);
+    EXPECT_LE(recorded, 17'500'000) << "recorded past the post-roll";
+}
+
+TEST_F(StorageTest, ThePreRollStaysShortAfterTheClockJumpsBack) {
+    openStorage();
+    storage_->setCameraMode("door", RecordingMode::Events, 5.0, 10.0);
+    constexpr int64_t kYear = 365 * 86'400'000'000;
+    // The clock jumps back a year at 10 s; the doorbell rings at 20 s.
+    auto frames = withJump(*frames_, 0, 525, 150, -kYear);
+    for (size_t i = 0; i < 300; ++i)
+        storage_->onFrame("door", VideoFrame(frames[i]));
+    const int64_t ring = kT0 - kYear + 20'000'000;
+    storage_->keepRecordingUntil("door", ring + 10'000'000);
+    for (size_t i = 300; i < frames.size(); ++i)
+        storage_->onFrame("door", VideoFrame(frames[i]));
+    finish();
+    auto r = rows();
+    ASSERT_FALSE(r.empty());
+    EXPECT_LE(r.front().startUs, ring - 5'000'000) << "pre-roll of at least 5 s";
+    EXPECT_GE(r.front().startUs, ring - 7'000'000) << "the pre-roll grew across the jump";
+    EXPECT_GE(r.back().endUs, ring + 10'000'000);
+    EXPECT_LE(r.back().endUs, ring + 10'200'000);
+    auto v = verify();
+    EXPECT_TRUE(v.ok()) << problems(v);
+}
+
 TEST(Index, UpgradesFromVersionOne) {
     std::string dir = ::testing::TempDir() + "pl-index-XXXXXX";
     ASSERT_NE(mkdtemp(dir.data()), nullptr);
