@@ -106,7 +106,7 @@ do_install:append() {
 
 do_install_ptest() {
     python3 ${UNPACKDIR}/porchlight-ptest-install.py \
-        --build ${B} --source ${S} --forbid ${TMPDIR} \
+        --build ${B} --source ${S} --forbid ${TMPDIR} --strip "${STRIP}" \
         --dest ${D}${PTEST_PATH} --ptest-path ${PTEST_PATH}
 }
 

@@ -29,7 +29,9 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
+import tempfile
 
 
 def under(path, root):
@@ -45,6 +47,8 @@ def main():
     ap.add_argument("--forbid", action="append", default=[],
                     help="another path of the build machine that must not reach the device (TMPDIR)")
     ap.add_argument("--skip-suite", action="append", default=["e2e", "system"])
+    ap.add_argument("--strip", default="strip",
+                    help="strip program for the target (bitbake: ${STRIP}); empty: look at the whole file")
     args = ap.parse_args()
 
     build = os.path.realpath(args.build)
@@ -75,8 +79,22 @@ def main():
         return copied[real]
 
     def carries_build_path(path):
-        with open(path, "rb") as f:
-            data = f.read()
+        """The build path compiled into the program, if any. Debug information
+        names the build directory too; it goes to the -dbg package (with the
+        paths Yocto maps), so it is stripped before looking."""
+        data = None
+        if args.strip and open(path, "rb").read(4) == b"\x7fELF":
+            with tempfile.TemporaryDirectory() as tmp:
+                stripped = os.path.join(tmp, "stripped")
+                r = subprocess.run(args.strip.split() + ["--strip-debug", "-o", stripped, path],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                if r.returncode != 0:
+                    sys.exit(f"{args.strip} --strip-debug {path}: {r.stderr.decode().strip()}")
+                with open(stripped, "rb") as f:
+                    data = f.read()
+        if data is None:
+            with open(path, "rb") as f:
+                data = f.read()
         return next((p for p in forbidden if p.encode() in data), None)
 
     lines = []
@@ -98,6 +116,8 @@ def main():
         if not cmd or not under(cmd[0], build) or len(cmd) > 1:
             skip(f"runs {cmd[0] if cmd else 'nothing'}, not a test program of the build tree")
             continue
+        if not os.path.exists(cmd[0]):
+            sys.exit(f"{name}: {cmd[0]} is not built; compile the whole build directory first")
         # Every program the test runs: its own and those named in its environment.
         env = {}
         programs = [cmd[0]]
