@@ -16,7 +16,7 @@ LIC_FILES_CHKSUM = "file://LICENSE;md5=1ebbd3e34237af26da5dc08a4e440464"
 #   INHERIT += "externalsrc"
 #   EXTERNALSRC:pn-porchlight = "/path/to/porchlight"
 # (docs/guide/install.md has the kas form of each.)
-PORCHLIGHT_GIT_DIR ??= "${PORCHLIGHT_LAYERDIR}/../.."
+PORCHLIGHT_GIT_DIR ??= "${@os.path.normpath(d.getVar('PORCHLIGHT_LAYERDIR') + '/../..')}"
 PORCHLIGHT_BRANCH ??= "main"
 PORCHLIGHT_SRCREV ??= "${AUTOREV}"
 SRC_URI = "git://${PORCHLIGHT_GIT_DIR};protocol=file;branch=${PORCHLIGHT_BRANCH} \

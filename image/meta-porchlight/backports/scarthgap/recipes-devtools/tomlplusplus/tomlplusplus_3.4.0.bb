@@ -13,8 +13,8 @@ S = "${WORKDIR}/git"
 inherit meson pkgconfig
 
 # Header-only (build_lib stays false): nothing to compile for the target but
-# the pkg-config and CMake files; no tests, no examples.
-EXTRA_OEMESON = "-Dbuild_tests=false -Dbuild_examples=false -Dgenerate_cmake_config=true"
+# the pkg-config file (what Porchlight finds it with); no tests, no examples.
+EXTRA_OEMESON = "-Dbuild_tests=false -Dbuild_examples=false -Dgenerate_cmake_config=false"
 
 # Only headers and build files: everything belongs in -dev, and the empty main
 # package is still wanted by what RDEPENDS on ${PN}.
