@@ -53,10 +53,11 @@ def main(argv):
             prog = os.path.join(dest, row[2])
             expect(os.access(prog, os.X_OK), f"{row[0]}: {row[2]} is installed and executable")
             for entry in row[3:]:
-                value = entry.split("=", 1)[1]
-                if value.startswith("/"):
-                    expect(value.startswith(dest + "/") and os.path.exists(value),
-                           f"{row[0]}: {entry.split('=')[0]} points into the ptest directory")
+                key, value = entry.split("=", 1)
+                if value.startswith((source + "/", build + "/")):
+                    expect(False, f"{row[0]}: {key} still points into the source or build tree")
+                elif value.startswith(dest + "/"):
+                    expect(os.path.exists(value), f"{row[0]}: {key} points to its copy in the ptest directory")
         skipped = [row for row in rows if row[1] == "SKIP"]
         expect(all(len(row) == 3 and row[2] for row in skipped), "every skip says why")
         print("\n".join(f"  SKIP {row[0]}: {row[2]}" for row in skipped))

@@ -73,10 +73,21 @@ def main():
         else:
             rel = os.path.join("source", os.path.relpath(real, source))
         target = os.path.join(args.dest, rel)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copy2(real, target)
+        if os.path.isdir(real):
+            # A search path (LD_LIBRARY_PATH): the files in it, not what meson
+            # keeps beside them (object directories).
+            os.makedirs(target, exist_ok=True)
+            for f in files_in(real):
+                shutil.copy2(f, target)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copy2(real, target)
         copied[real] = os.path.join(args.ptest_path, rel)
         return copied[real]
+
+    def files_in(directory):
+        return [os.path.join(directory, f) for f in sorted(os.listdir(directory))
+                if os.path.isfile(os.path.join(directory, f))]
 
     def carries_build_path(path):
         """The build path compiled into the program, if any. Debug information
@@ -126,7 +137,9 @@ def main():
                 if not os.path.exists(value):
                     env[key] = ""  # a file the build did not make (an optional tool)
                     continue
-                if under(value, build) and os.stat(value).st_mode & stat.S_IXUSR:
+                if os.path.isdir(value):
+                    programs += files_in(value)
+                elif under(value, build) and os.stat(value).st_mode & stat.S_IXUSR:
                     programs.append(value)
                 env[key] = value
             elif any(p in value for p in forbidden):
