@@ -82,6 +82,7 @@ ELEMENT_PACKAGE = {
     "filesrc": None, "clocksync": None, "identity": None, "fakesink": None,  # core
 }
 
+DISTRO = "porchlight-os"
 KAS_MACHINES = {"raspberrypi4-64", "raspberrypi5", "raspberrypi0-2w-64"}
 # The collection each layer directory the kas files add provides.
 LAYER_COLLECTIONS = {
@@ -467,7 +468,14 @@ def check_image(layer):
         fail(image.where("WKS_FILE"), f"WKS_FILE {wks!r} is not in {rel(os.path.join(layer, 'wic'), layer)}")
     elif not re.search(r"^part /var/lib/porchlight\s", open(wks_path).read(), re.M):
         fail(wks_path, "no partition for /var/lib/porchlight")
-    distro = BitbakeFile(os.path.join(layer, "conf", "distro", "porchlight.conf"))
+    distro = BitbakeFile(os.path.join(layer, "conf", "distro", DISTRO + ".conf"))
+    if distro.get("DISTRO") != DISTRO:
+        fail(distro.where("DISTRO"), f"DISTRO is {distro.get('DISTRO')!r}; the file is named for {DISTRO!r}")
+    # DISTRO (like MACHINE) becomes an override: one named like a recipe
+    # makes that recipe's VAR:${PN} an override (pkgvarcheck QA error).
+    recipes = {re.split(r"[_.]", f)[0] for _, _, fs in os.walk(layer) for f in fs if f.endswith(".bb")}
+    for name in sorted({distro.get("DISTRO")} & recipes):
+        fail(distro.where("DISTRO"), f"DISTRO {name!r} is also a recipe name: as an override it breaks VAR:${{PN}} there")
     if distro.get("INIT_MANAGER") != "systemd":
         fail(distro.where("INIT_MANAGER"), 'INIT_MANAGER must be "systemd"')
     if "camera_auto_detect=1" not in (distro.get("RPI_EXTRA_CONFIG:append:rpi") or ""):
@@ -497,8 +505,8 @@ def check_kas(root, layer):
         fail(kas_dir, f"{common_name} is missing")
         return []
     cpath = os.path.join(kas_dir, common_name)
-    if common.get("distro") != "porchlight" or not os.path.exists(os.path.join(layer, "conf", "distro", "porchlight.conf")):
-        fail(cpath, f"distro must be porchlight (conf/distro/porchlight.conf), not {common.get('distro')!r}")
+    if common.get("distro") != DISTRO or not os.path.exists(os.path.join(layer, "conf", "distro", DISTRO + ".conf")):
+        fail(cpath, f"distro must be {DISTRO} (conf/distro/{DISTRO}.conf), not {common.get('distro')!r}")
     if common.get("target") != "porchlight-image":
         fail(cpath, f"target must be porchlight-image, not {common.get('target')!r}")
     header_text = " ".join(str(v) for v in (common.get("local_conf_header") or {}).values())

@@ -20,7 +20,7 @@ LAYER = "image/meta-porchlight"
 RECIPE = f"{LAYER}/recipes-porchlight/porchlight/porchlight_git.bb"
 IMAGE = f"{LAYER}/recipes-porchlight/images/porchlight-image.bb"
 LAYER_CONF = f"{LAYER}/conf/layer.conf"
-DISTRO = f"{LAYER}/conf/distro/porchlight.conf"
+DISTRO = f"{LAYER}/conf/distro/porchlight-os.conf"
 COMMON = "image/kas/porchlight-common.yml"
 
 
@@ -104,6 +104,8 @@ MUTATIONS = [
     ("wks", replace(IMAGE, 'WKS_FILE = "porchlight-sdimage.wks"', 'WKS_FILE = "sdimage-raspberrypi.wks"'), "WKS_FILE"),
     ("data partition", regex(f"{LAYER}/wic/porchlight-sdimage.wks", r"^part /var/lib/porchlight .*\n", ""),
      "no partition for /var/lib/porchlight"),
+    ("distro named like the recipe", replace(DISTRO, 'DISTRO = "porchlight-os"', 'DISTRO = "porchlight"'),
+     "DISTRO 'porchlight' is also a recipe name"),
     ("init", replace(DISTRO, 'INIT_MANAGER = "systemd"', 'INIT_MANAGER = "sysvinit"'), "INIT_MANAGER must be"),
     ("camera overlays", regex(DISTRO, r"^(RPI_EXTRA_CONFIG.*)camera_auto_detect=1", r"\1camera_auto_detect=0"), "camera_auto_detect"),
     ("libcamerasrc", replace(f"{LAYER}/recipes-multimedia/libcamera/libcamera_%.bbappend", '" gst"', '""'),
