@@ -18,6 +18,7 @@
 #include <boost/beast/http.hpp>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -48,15 +49,15 @@ public:
     explicit EchoApi(asio::io_context& io) : io_(io) {}
     void handle(const web::Request& request, std::function<void(web::Response)> respond) override {
         web::Response r;
-        std::string body = "{\"method\": " + web::jsonString(request.method) +
-                           ", \"path\": " + web::jsonString(request.path) + ", \"query\": {";
+        std::string body = "{\"method\": " + quote(request.method) +
+                           ", \"path\": " + quote(request.path) + ", \"query\": {";
         bool first = true;
         for (const auto& [k, v] : request.query) {
-            body += (first ? "" : ", ") + web::jsonString(k) + ": " + web::jsonString(v);
+            body += (first ? "" : ", ") + quote(k) + ": " + quote(v);
             first = false;
         }
         body += "}, \"headers\": " + std::to_string(request.headers.size()) +
-                ", \"body\": " + web::jsonString(request.body) + "}";
+                ", \"body\": " + quote(request.body) + "}";
         r.body = std::move(body);
         if (request.path.size() % 2)
             return respond(std::move(r));
@@ -67,6 +68,14 @@ public:
     }
 
 private:
+    /// The fuzzer learns the marker from the comparisons and sends it: an
+    /// echo of it is not a file served from outside www.
+    static std::string quote(std::string text) {
+        for (size_t at = text.find(kSecret); at != std::string::npos; at = text.find(kSecret))
+            text.replace(at, std::strlen(kSecret), "(marker)");
+        return web::jsonString(text);
+    }
+
     asio::io_context& io_;
 };
 
