@@ -839,7 +839,9 @@ std::string describeInline(const toml::node& node, int depth = 0) {
 /// True when every point lies on one line (or on one spot): such a polygon
 /// covers nothing, so a mask made of it would hide nothing.
 bool collinear(const std::vector<std::pair<double, double>>& points) {
-    const auto [x0, y0] = points.front();
+    // Not a structured binding: clang 14 (the sanitizer builds) cannot capture one in a lambda.
+    const double x0 = points.front().first;
+    const double y0 = points.front().second;
     // The point farthest from the first gives the line's direction.
     double dx = 0;
     double dy = 0;

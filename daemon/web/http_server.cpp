@@ -68,9 +68,47 @@ Response jsonError(unsigned status, std::string message) {
     return r;
 }
 
+namespace {
+
+/// The length of the well-formed UTF-8 sequence \a s starts with, or 0.
+size_t utf8Length(std::string_view s) {
+    const auto byte = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (byte(0) < 0x80)
+        return 1;
+    if ((byte(0) & 0xE0) == 0xC0) {
+        n = 2;
+        cp = byte(0) & 0x1F;
+    } else if ((byte(0) & 0xF0) == 0xE0) {
+        n = 3;
+        cp = byte(0) & 0x0F;
+    } else if ((byte(0) & 0xF8) == 0xF0) {
+        n = 4;
+        cp = byte(0) & 0x07;
+    } else {
+        return 0;
+    }
+    if (s.size() < n)
+        return 0;
+    for (size_t i = 1; i < n; ++i) {
+        if ((byte(i) & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (byte(i) & 0x3F);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
+    constexpr uint32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kSmallest[n] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+        return 0;
+    return n;
+}
+
+}  // namespace
+
 std::string jsonString(std::string_view text) {
     std::string out = "\"";
-    for (char c : text) {
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
         switch (c) {
             case '"':
                 out += "\\\"";
@@ -92,8 +130,15 @@ std::string jsonString(std::string_view text) {
                     char buf[8];
                     std::snprintf(buf, sizeof buf, "\\u%04x", c);
                     out += buf;
-                } else {
+                } else if (static_cast<unsigned char>(c) < 0x80) {
                     out += c;
+                } else if (size_t n = utf8Length(text.substr(i)); n > 0) {
+                    out.append(text.substr(i, n));
+                    i += n - 1;
+                } else {
+                    // JSON is UTF-8: a byte that is not (a decoded "%ff" in a
+                    // path, say) becomes U+FFFD, or the answer would not parse.
+                    out += "\\ufffd";
                 }
         }
     }

@@ -494,6 +494,19 @@ TEST_F(WebServer, AFailedStreamCutsTheConnection) {
     EXPECT_EQ(r.status, 200u);
     std::string body;
     EXPECT_FALSE(unchunk(r.body, body)) << "an incomplete body looked complete";
+
+// Found by fuzz_http: "GET /api/%ff" put the decoded byte into a JSON
+// answer as it was, and the answer no longer parsed (JSON is UTF-8).
+TEST(JsonString, BytesThatAreNotUtf8BecomeReplacementCharacters) {
+    EXPECT_EQ(jsonString("/api/\xff"), "\"/api/\\ufffd\"");
+    EXPECT_EQ(jsonString("a\xc3"), "\"a\\ufffd\"");                      // cut short
+    EXPECT_EQ(jsonString("\xc0\xaf"), "\"\\ufffd\\ufffd\"");             // overlong "/"
+    EXPECT_EQ(jsonString("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");  // a surrogate
+    // Well-formed UTF-8 passes through untouched.
+    EXPECT_EQ(jsonString("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x94"),
+              "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x94\"");
+    EXPECT_EQ(jsonError(404, "no such API route: /api/\xff").body,
+              "{\"error\": \"no such API route: /api/\\ufffd\"}");
 }
 
 }  // namespace
