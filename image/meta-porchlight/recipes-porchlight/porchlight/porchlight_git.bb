@@ -79,30 +79,20 @@ EXTRA_OEMESON = " \
 # (installed as /usr/lib/sysusers.d/porchlight.conf) describes it: a system
 # group porchlight, a system user porchlight in it, home /var/lib/porchlight
 # (the state directory, created by systemd, so not by useradd), no login
-# shell, member of video for the cameras. On a writable rootfs
+# shell, member of video for the cameras and of gpio for the doorbell
+# (systemd/70-porchlight-gpio.rules gives /dev/gpiochip* to group gpio). On a writable rootfs
 # systemd-sysusers would create the same at first boot; doing it here keeps
 # a read-only rootfs working and lets oe-core's systemd_sysusers_check
 # compare the two at image time. tests/image/check_layer.py checks that these
 # lines and the sysusers file agree.
 USERADD_PACKAGES = "${PN}"
-GROUPADD_PARAM:${PN} = "--system porchlight"
-USERADD_PARAM:${PN} = "--system --gid porchlight --groups video \
+GROUPADD_PARAM:${PN} = "--system porchlight; --system gpio"
+USERADD_PARAM:${PN} = "--system --gid porchlight --groups video,gpio \
     --home-dir /var/lib/porchlight --no-create-home \
     --shell /sbin/nologin --comment 'Porchlight recorder' porchlight"
 
 SYSTEMD_SERVICE:${PN} = "porchlight.service"
 SYSTEMD_AUTO_ENABLE:${PN} = "enable"
-
-do_install:append() {
-    # oe-core's systemd_sysusers_check (rootfs-postcommands.bbclass, scarthgap
-    # and master alike) cannot parse the "uid:group" form of a sysusers "u"
-    # line: it compares a tuple with a string and then fails joining it into
-    # its warning, which stops do_rootfs. "-" means the same here, because the
-    # file's "g porchlight" line comes first and sysusers then gives the user
-    # the group of its own name.
-    sed -i -e 's/^u porchlight -:porchlight /u porchlight - /' \
-        ${D}${nonarch_libdir}/sysusers.d/porchlight.conf
-}
 
 do_install_ptest() {
     python3 ${UNPACKDIR}/porchlight-ptest-install.py \
@@ -114,6 +104,7 @@ FILES:${PN} += " \
     ${libdir}/gstreamer-1.0/libgstporchlight.so \
     ${datadir}/dbus-1 \
     ${nonarch_libdir}/sysusers.d \
+    ${nonarch_libdir}/udev/rules.d \
     ${datadir}/bash-completion \
 "
 
