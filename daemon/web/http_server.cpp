@@ -45,6 +45,10 @@ constexpr std::chrono::seconds kReadTimeout{30};
 constexpr std::chrono::seconds kIdleTimeout{30};
 constexpr std::chrono::seconds kWriteTimeout{30};
 constexpr size_t kMaxConnections = 64;
+// One address may hold only a share of them, so a single machine on the LAN
+// (or a page that opens sockets in a loop) cannot take every slot and lock
+// the owner out. A browser needs 6 per origin, plus a WebSocket per camera.
+constexpr size_t kMaxConnectionsPerClient = 16;
 // Beyond kMaxConnections a connection is answered 503; beyond this many more
 // it is closed at once, so a flood cannot make us write to everyone.
 constexpr size_t kMaxRefusing = 16;
@@ -104,6 +108,10 @@ class ConnectionBase {
 public:
     virtual ~ConnectionBase() = default;
     virtual void close() = 0;
+    /// Waiting for a request of which no byte has come yet (an idle
+    /// keep-alive connection, or one that never sent anything): closing it
+    /// loses nothing. Since when, to close the one idle the longest.
+    virtual std::optional<std::chrono::steady_clock::time_point> idleSince() const = 0;
 };
 
 /// What the server and its connections share.
@@ -119,6 +127,7 @@ struct ServerState {
     };
     std::vector<Listener> listeners;
     std::set<ConnectionBase*> connections;
+    std::map<std::string, size_t> perClient;  // connections served, by client address
     size_t refusing = 0;
     explicit ServerState(asio::io_context& context) : io(context) {}
 };
@@ -257,17 +266,23 @@ public:
           secure_(secure),
           refuse_(refuse),
           client_(std::move(client)) {
-        if (refuse_)
+        if (refuse_) {
             ++state_->refusing;
-        else
+        } else {
             state_->connections.insert(this);
+            ++state_->perClient[client_];
+        }
     }
     ~Connection() override {
         cancelStream();
-        if (refuse_)
+        if (refuse_) {
             --state_->refusing;
-        else
+        } else {
             state_->connections.erase(this);
+            if (auto it = state_->perClient.find(client_);
+                it != state_->perClient.end() && --it->second == 0)
+                state_->perClient.erase(it);
+        }
     }
 
     void start() {
@@ -289,10 +304,17 @@ public:
     }
 
     void close() override {
+        closing_ = true;
         cancelStream();
         beast::error_code ec;
         beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ec);
         beast::get_lowest_layer(stream_).close();
+    }
+
+    std::optional<std::chrono::steady_clock::time_point> idleSince() const override {
+        if (closing_ || !waiting_ || buffer_.size() > 0)
+            return std::nullopt;
+        return waitingSince_;
     }
 
 private:
@@ -306,6 +328,8 @@ private:
     }
 
     void readRequest(std::chrono::seconds timeout) {
+        waiting_ = true;
+        waitingSince_ = std::chrono::steady_clock::now();
         parser_.emplace();
         parser_->header_limit(kHeaderLimit);
         parser_->body_limit(kApiBodyLimit);
@@ -313,6 +337,7 @@ private:
         http::async_read_header(
             stream_, buffer_, *parser_,
             [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                self->waiting_ = false;
                 if (ec)
                     return self->readFailed(ec);
                 // Refuse an oversized body before reading it.
@@ -487,6 +512,10 @@ private:
     bool secure_;
     bool refuse_;
     std::string client_;
+    // A new connection (TLS handshake included) counts as waiting for its request.
+    bool waiting_ = true;
+    bool closing_ = false;
+    std::chrono::steady_clock::time_point waitingSince_ = std::chrono::steady_clock::now();
     beast::flat_buffer buffer_;
     std::array<char, 4096> discard_;
     std::optional<http::request_parser<http::string_body>> parser_;
@@ -605,6 +634,21 @@ private:
     std::optional<uint64_t> streamLeft_;
 };
 
+/// At the connection cap, makes room by closing the connection idle the
+/// longest (see ConnectionBase::idleSince); false when none is idle.
+bool closeOneIdle(ServerState& state) {
+    ConnectionBase* oldest = nullptr;
+    std::chrono::steady_clock::time_point since{};
+    for (ConnectionBase* c : state.connections)
+        if (auto s = c->idleSince(); s && (!oldest || *s < since)) {
+            oldest = c;
+            since = *s;
+        }
+    if (oldest)
+        oldest->close();
+    return oldest != nullptr;
+}
+
 void accept(const std::shared_ptr<ServerState>& state, size_t index) {
     auto& listener = state->listeners[index];
     listener.acceptor->async_accept([weak = std::weak_ptr<ServerState>(state), index](
@@ -621,12 +665,20 @@ void accept(const std::shared_ptr<ServerState>& state, size_t index) {
             beast::error_code peerError;
             auto peer = socket.remote_endpoint(peerError);
             std::string client = peerError ? std::string() : peer.address().to_string();
-            bool refuse = state->connections.size() >= kMaxConnections;
+            auto mine = state->perClient.find(client);
+            const bool tooManyFromClient =
+                mine != state->perClient.end() && mine->second >= kMaxConnectionsPerClient;
+            // A connection being closed counts until its handlers have run.
+            bool refuse = tooManyFromClient ||
+                          (state->connections.size() >= kMaxConnections && !closeOneIdle(*state));
             if (refuse && state->refusing >= kMaxRefusing) {
                 socket.close(peerError);
             } else {
                 if (refuse)
-                    PL_LOG(WebLog, Warning) << "too many connections; refusing one from " << client;
+                    PL_LOG(WebLog, Warning)
+                        << "too many connections"
+                        << (tooManyFromClient ? " from " : "; refusing one from ") << client
+                        << (tooManyFromClient ? "; refusing another" : "");
                 beast::tcp_stream stream(std::move(socket));
                 if (listener.secure)
                     std::make_shared<Connection<beast::ssl_stream<beast::tcp_stream>>>(
