@@ -129,6 +129,8 @@ struct ServerState {
     std::set<ConnectionBase*> connections;
     std::map<std::string, size_t> perClient;  // connections served, by client address
     size_t refusing = 0;
+    size_t refusedUnlogged = 0;
+    std::chrono::steady_clock::time_point lastRefusalLog{};
     explicit ServerState(asio::io_context& context) : io(context) {}
 };
 
@@ -649,6 +651,20 @@ bool closeOneIdle(ServerState& state) {
     return oldest != nullptr;
 }
 
+/// Logs refused connections at most every 10 s: a flood must not flood the journal.
+void noteRefusal(ServerState& state, const std::string& client, bool tooManyFromClient) {
+    ++state.refusedUnlogged;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - state.lastRefusalLog < std::chrono::seconds(10))
+        return;
+    PL_LOG(WebLog, Warning) << "refused " << state.refusedUnlogged
+                            << " connection(s) since the last report; the latest from " << client
+                            << (tooManyFromClient ? ", which has too many open already"
+                                                  : ": the server is full and none is idle");
+    state.refusedUnlogged = 0;
+    state.lastRefusalLog = now;
+}
+
 void accept(const std::shared_ptr<ServerState>& state, size_t index) {
     auto& listener = state->listeners[index];
     listener.acceptor->async_accept([weak = std::weak_ptr<ServerState>(state), index](
@@ -671,14 +687,11 @@ void accept(const std::shared_ptr<ServerState>& state, size_t index) {
             // A connection being closed counts until its handlers have run.
             bool refuse = tooManyFromClient ||
                           (state->connections.size() >= kMaxConnections && !closeOneIdle(*state));
+            if (refuse)
+                noteRefusal(*state, client, tooManyFromClient);
             if (refuse && state->refusing >= kMaxRefusing) {
                 socket.close(peerError);
             } else {
-                if (refuse)
-                    PL_LOG(WebLog, Warning)
-                        << "too many connections"
-                        << (tooManyFromClient ? " from " : "; refusing one from ") << client
-                        << (tooManyFromClient ? "; refusing another" : "");
                 beast::tcp_stream stream(std::move(socket));
                 if (listener.secure)
                     std::make_shared<Connection<beast::ssl_stream<beast::tcp_stream>>>(
