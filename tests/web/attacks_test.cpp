@@ -591,8 +591,14 @@ TEST_F(Attacks, LoginBruteForceIsRateLimitedAndAudited) {
     // The limit is the attacker's address's: the owner logs in meanwhile.
     auto [token, csrf] = login("127.0.0.1");
     EXPECT_FALSE(token.empty()) << "the owner was locked out by someone else's failures";
-    // Still blocked after the owner's success.
-    EXPECT_EQ(request("POST", "/api/login", "", R"({"passphrase":"x"})", attacker).status, 429u);
+    // Still blocked after the owner's success. (The current wait may have
+    // run out just now; then this try fails and starts a longer one.)
+    Reply again = request("POST", "/api/login", "", R"({"passphrase":"x"})", attacker);
+    if (again.status == 401u) {
+        tried.push_back(again.took);
+        again = request("POST", "/api/login", "", R"({"passphrase":"x"})", attacker);
+    }
+    EXPECT_EQ(again.status, 429u);
     // Even the right passphrase is not tried while blocked.
     EXPECT_EQ(request("POST", "/api/login", "",
                       R"({"passphrase":")" + std::string(kPassphrase) + R"("})", attacker)
