@@ -70,11 +70,36 @@ bool hostIsAnAddress(const Request& request) {
 /// Setup and login come before any session: refuse what another site's page
 /// sends (browsers always send Origin on cross-site POSTs).
 bool sameOrigin(const Request& request) {
+    // Browsers that send Sec-Fetch-Site say outright where the request comes from.
+    const std::string site = header(request, "sec-fetch-site");
+    if (!site.empty() && site != "same-origin" && site != "none")
+        return false;
     const std::string origin = header(request, "origin");
     if (origin.empty())
         return true;
     const std::string host = header(request, "host");
     return origin == "https://" + host || origin == "http://" + host;
+}
+
+/// Whether \a path fits \a pattern segment by segment; {name} segments of
+/// the pattern match any one non-empty segment, which goes to \a params.
+bool matchPattern(std::string_view pattern, std::string_view path,
+                  std::vector<std::string>& params) {
+    for (;;) {
+        const size_t p = pattern.find('/', 1), q = path.find('/', 1);
+        const std::string_view want = pattern.substr(0, p), got = path.substr(0, q);
+        if (want.size() > 2 && want[1] == '{' && want.back() == '}') {
+            if (got.size() < 2)
+                return false;
+            params.emplace_back(got.substr(1));
+        } else if (want != got) {
+            return false;
+        }
+        if (p == std::string_view::npos || q == std::string_view::npos)
+            return p == q;
+        pattern.remove_prefix(p);
+        path.remove_prefix(q);
+    }
 }
 
 std::optional<Json> parseBody(const Request& request) {
@@ -97,21 +122,6 @@ Response retryLater(std::chrono::milliseconds wait) {
         jsonError(429, "too many failed attempts: try again in " + std::to_string(seconds) + " s");
     r.headers.emplace_back("Retry-After", std::to_string(seconds));
     return r;
-}
-
-/// The camera id of /api/cameras/{id}/{what}.
-std::optional<std::string> cameraRoute(const std::string& path, std::string_view what) {
-    constexpr std::string_view prefix = "/api/cameras/";
-    if (!path.starts_with(prefix) || !path.ends_with(what) ||
-        path.size() <= prefix.size() + what.size() + 1)
-        return std::nullopt;
-    std::string id = path.substr(prefix.size(), path.size() - prefix.size() - what.size());
-    if (id.back() != '/')
-        return std::nullopt;
-    id.pop_back();
-    if (id.empty() || id.find('/') != std::string::npos)
-        return std::nullopt;
-    return id;
 }
 
 }  // namespace
@@ -143,57 +153,88 @@ Api::~Api() {
     auth_.onSessionEnded = nullptr;
 }
 
+// The router's table. The dispatcher answers nothing that is not here, and
+// tests go through every entry (Api::routes()), so a route added here is
+// covered by the 401/403 checks at once. To add a route: one line here plus
+// a member function `void Api::name(Call& call)` (declared in api.h) that
+// ends by calling call.respond once (now or later). Session routes get
+// call.session; {name} segments of the pattern arrive in call.params.
+// changesState must be true for every method but GET: the dispatcher then
+// demands the session's X-CSRF-Token (session routes) or a same-origin
+// request (public routes), before the handler runs.
+const Api::Route Api::kRoutes[] = {
+    // method, pattern, access, changesState (CSRF), handler
+    {"GET", "/api/state", Access::Public, false, &Api::state},
+    {"POST", "/api/setup", Access::Public, true, &Api::setup},
+    {"POST", "/api/login", Access::Public, true, &Api::login},
+    {"POST", "/api/logout", Access::Session, true, &Api::logout},
+    {"GET", "/api/session", Access::Session, false, &Api::session},
+    {"GET", "/api/cameras", Access::Session, false, &Api::cameras},
+    {"GET", "/api/audit", Access::Session, false, &Api::audit},
+    {"GET", "/api/audit/verify", Access::Session, false, &Api::auditVerify},
+    {"GET", "/api/recordings", Access::Session, false, &Api::recordings},
+    {"GET", "/api/playback", Access::Session, false, &Api::recordings},
+    {"GET", "/api/export", Access::Session, false, &Api::recordings},
+    {"GET", "/api/events/{id}/snapshot", Access::Session, false, &Api::recordings},
+    {"GET", "/api/cameras/{id}/live", Access::Session, false, &Api::live},  // WebSocket
+    {"GET", "/api/cameras/{id}/snapshot", Access::Session, false, &Api::snapshot},
+    {"GET", "/api/settings", Access::Session, false, &Api::settings},
+    {"PUT", "/api/cameras/{id}/settings", Access::Session, true, &Api::settings},
+    {"POST", "/api/cameras/{id}/settings", Access::Session, true, &Api::settings},
+    {"GET", "/api/events", Access::Session, false, &Api::settings},
+    {"POST", "/api/events/{id}/protect", Access::Session, true, &Api::settings},
+    {"DELETE", "/api/events/{id}", Access::Session, true, &Api::settings},
+    {"POST", "/api/passphrase", Access::Session, true, &Api::settings},
+};
+
+std::span<const Api::Route> Api::routes() {
+    return kRoutes;
+}
+
 void Api::handle(const Request& request, std::function<void(Response)> respond) {
-    const std::string& path = request.path;
     if (!request.secure && !hostIsAnAddress(request))
         return respond(jsonError(421,
                                  "over plain HTTP, open this device by its address (for "
                                  "example http://127.0.0.1:8080), not by a name"));
-    // The routes anyone may use: what the page needs to show setup or login.
-    if (path == "/api/state" && request.method == "GET")
-        return respond(state());
-    if (path == "/api/setup" && request.method == "POST")
-        return setup(request, std::move(respond));
-    if (path == "/api/login" && request.method == "POST")
-        return login(request, std::move(respond));
-
-    Session* session = auth_.find(cookieValue(request, kCookie));
-    if (!session)
-        return respond(jsonError(401, "log in first"));
-    if (changesState(request) && !auth_.checkCsrf(*session, header(request, "x-csrf-token")))
-        return respond(jsonError(403, "missing or wrong X-CSRF-Token header: reload the page"));
-
-    if (path == "/api/logout" && request.method == "POST") {
-        auth_.logout(cookieValue(request, kCookie));
-        Response r = json({{"ok", true}});
-        r.headers.emplace_back("Set-Cookie", sessionCookie(""));
-        return respond(std::move(r));
+    const Route* route = nullptr;
+    std::vector<std::string> params;
+    std::string allow;  // the methods the path has, when the request's is not one of them
+    for (const Route& r : kRoutes) {
+        std::vector<std::string> p;
+        if (!matchPattern(r.pattern, request.path, p))
+            continue;
+        if (request.method == r.method) {
+            route = &r;
+            params = std::move(p);
+            break;
+        }
+        allow += (allow.empty() ? "" : ", ") + std::string(r.method);
     }
-    if (path == "/api/session" && request.method == "GET")
-        return respond(json({{"csrf", session->csrf}}));
-    if (Recordings::handles(path))
-        return recordings_->handle(request, *session, session->alive, std::move(respond));
-    if (path == "/api/cameras" && request.method == "GET")
-        return respond(cameras());
-    if (path == "/api/audit" && request.method == "GET")
-        return respond(audit(request));
-    if (auto camera = cameraRoute(path, "live"); camera && request.method == "GET")
-        return respond(openLive(request, *session, *camera));
-    if (auto camera = cameraRoute(path, "snapshot"); camera && request.method == "GET")
-        return live_->snapshot(*camera, std::move(respond));
-    if (path == "/api/audit/verify" && request.method == "GET") {
-        auto report = audit::verifyAuditLog(audit_.file());
-        if (!report)
-            return respond(jsonError(500, report.error().message));
-        return respond(json({{"ok", report->ok},
-                             {"entries", report->entries},
-                             {"line", report->line},
-                             {"problem", report->problem},
-                             {"lastHash", report->lastHash}}));
+    Call call{request, nullptr, std::move(params), std::move(respond)};
+    // Unknown routes need a session too: nobody learns what exists without one.
+    if (!route || route->access == Access::Session) {
+        call.session = auth_.find(cookieValue(request, kCookie));
+        if (!call.session)
+            return call.respond(jsonError(401, "log in first"));
     }
-    if (settings_.handle(request, *session, respond))
-        return;
-    return respond(jsonError(404, "no such API route: " + path));
+    if (!route && allow.empty())
+        return call.respond(jsonError(404, "no such API route: " + request.path));
+    if (!route) {
+        Response r = jsonError(405, request.path + " answers " + allow + " only");
+        r.headers.emplace_back("Allow", allow);
+        return call.respond(std::move(r));
+    }
+    // A method other than GET is a state change whatever the table says.
+    if (route->changesState || changesState(request)) {
+        if (route->access == Access::Public && !sameOrigin(request))
+            return call.respond(
+                jsonError(403, "this must come from this device's own page, not another site"));
+        if (route->access == Access::Session &&
+            !auth_.checkCsrf(*call.session, header(request, "x-csrf-token")))
+            return call.respond(
+                jsonError(403, "missing or wrong X-CSRF-Token header: reload the page"));
+    }
+    (this->*route->handler)(call);
 }
 
 Response Api::openLive(const Request& request, const Session& session, const std::string& camera) {
@@ -209,44 +250,55 @@ Response Api::openLive(const Request& request, const Session& session, const std
     return live_->openLive(camera, session.token);
 }
 
-Response Api::state() const {
+void Api::live(Call& call) {
+    call.respond(openLive(call.request, *call.session, call.params.at(0)));
+}
+
+void Api::snapshot(Call& call) {
+    live_->snapshot(call.params.at(0), std::move(call.respond));
+}
+
+void Api::settings(Call& call) {
+    // SettingsApi parses its own paths; the table has already matched one of them.
+    if (!settings_.handle(call.request, *call.session, call.respond))
+        call.respond(jsonError(404, "no such API route: " + call.request.path));
+}
+
+void Api::state(Call& call) {
     static constexpr const char* names[] = {"starting", "running", "needs-setup", "degraded",
                                             "stopping"};
-    return json({{"version", PORCHLIGHT_VERSION},
-                 {"state", names[static_cast<size_t>(daemon_.state())]},
-                 {"setupNeeded", !auth_.ownerExists()}});
+    call.respond(json({{"version", PORCHLIGHT_VERSION},
+                       {"state", names[static_cast<size_t>(daemon_.state())]},
+                       {"setupNeeded", !auth_.ownerExists()}}));
 }
 
-void Api::setup(const Request& request, std::function<void(Response)> respond) {
-    if (!sameOrigin(request))
-        return respond(jsonError(403, "setup must come from this device's own page"));
-    auto body = parseBody(request);
+void Api::setup(Call& call) {
+    auto body = parseBody(call.request);
     if (!body)
-        return respond(jsonError(400, "send a JSON object with code, passphrase and confirm"));
-    auth_.setup(
-        field(*body, "code"), field(*body, "passphrase"), field(*body, "confirm"),
-        request.clientAddress, [this, respond = std::move(respond)](Expected<SetupResult> result) {
-            if (!result)
-                return respond(jsonError(400, result.error().message));
-            // Recording starts as soon as the owner's key exists.
-            daemon_.ownerCreated();
-            Response r =
-                json({{"recoveryKey", result->recoveryKey}, {"csrf", result->session->csrf}});
-            r.headers.emplace_back("Set-Cookie", sessionCookie(result->session->token));
-            respond(std::move(r));
-        });
+        return call.respond(jsonError(400, "send a JSON object with code, passphrase and confirm"));
+    auth_.setup(field(*body, "code"), field(*body, "passphrase"), field(*body, "confirm"),
+                call.request.clientAddress,
+                [this, respond = std::move(call.respond)](Expected<SetupResult> result) {
+                    if (!result)
+                        return respond(jsonError(400, result.error().message));
+                    // Recording starts as soon as the owner's key exists.
+                    daemon_.ownerCreated();
+                    Response r = json(
+                        {{"recoveryKey", result->recoveryKey}, {"csrf", result->session->csrf}});
+                    r.headers.emplace_back("Set-Cookie", sessionCookie(result->session->token));
+                    respond(std::move(r));
+                });
 }
 
-void Api::login(const Request& request, std::function<void(Response)> respond) {
-    if (!sameOrigin(request))
-        return respond(jsonError(403, "log in from this device's own page"));
+void Api::login(Call& call) {
+    const Request& request = call.request;
     if (auto wait = auth_.retryAfter(request.clientAddress); wait.count() > 0)
-        return respond(retryLater(wait));
+        return call.respond(retryLater(wait));
     auto body = parseBody(request);
     if (!body)
-        return respond(jsonError(400, "send a JSON object with passphrase (or recoveryKey)"));
+        return call.respond(jsonError(400, "send a JSON object with passphrase (or recoveryKey)"));
     auto done = [this, client = request.clientAddress,
-                 respond = std::move(respond)](Expected<Session*> session) {
+                 respond = std::move(call.respond)](Expected<Session*> session) {
         if (!session) {
             // This attempt was tried and failed: say so (401), and when the
             // next one must wait, say how long.
@@ -269,7 +321,33 @@ void Api::login(const Request& request, std::function<void(Response)> respond) {
         auth_.login(field(*body, "passphrase"), request.clientAddress, std::move(done));
 }
 
-Response Api::cameras() const {
+void Api::logout(Call& call) {
+    auth_.logout(cookieValue(call.request, kCookie));
+    Response r = json({{"ok", true}});
+    r.headers.emplace_back("Set-Cookie", sessionCookie(""));
+    call.respond(std::move(r));
+}
+
+void Api::session(Call& call) {
+    call.respond(json({{"csrf", call.session->csrf}}));
+}
+
+void Api::recordings(Call& call) {
+    recordings_->handle(call.request, *call.session, call.session->alive, std::move(call.respond));
+}
+
+void Api::auditVerify(Call& call) {
+    auto report = audit::verifyAuditLog(audit_.file());
+    if (!report)
+        return call.respond(jsonError(500, report.error().message));
+    call.respond(json({{"ok", report->ok},
+                       {"entries", report->entries},
+                       {"line", report->line},
+                       {"problem", report->problem},
+                       {"lastHash", report->lastHash}}));
+}
+
+void Api::cameras(Call& call) {
     Json list = Json::array();
     for (const Camera* c : daemon_.cameras()) {
         const auto& s = c->stats();
@@ -286,10 +364,11 @@ Response Api::cameras() const {
                         {"lastRingUs", daemon_.lastRingUs(c->id())},
                         {"lastMotionUs", daemon_.lastMotionUs(c->id())}});
     }
-    return json({{"cameras", list}});
+    call.respond(json({{"cameras", list}}));
 }
 
-Response Api::audit(const Request& request) const {
+void Api::audit(Call& call) {
+    const Request& request = call.request;
     size_t offset = 0, limit = 100;
     try {
         if (auto it = request.query.find("offset"); it != request.query.end())
@@ -297,12 +376,12 @@ Response Api::audit(const Request& request) const {
         if (auto it = request.query.find("limit"); it != request.query.end())
             limit = std::min<size_t>(std::stoul(it->second), 1000);
     } catch (const std::exception&) {
-        return jsonError(400, "offset and limit must be whole numbers");
+        return call.respond(jsonError(400, "offset and limit must be whole numbers"));
     }
     auto entries = audit_.entries(offset, limit);
     if (!entries)
-        return jsonError(500, entries.error().message);
-    return json({{"entries", *entries}});
+        return call.respond(jsonError(500, entries.error().message));
+    call.respond(json({{"entries", *entries}}));
 }
 
 }  // namespace porchlight::web

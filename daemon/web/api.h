@@ -9,14 +9,17 @@
 #pragma once
 
 #include <memory>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "audit.h"
 #include "auth.h"
 #include "daemon.h"
 #include "http.h"
+#include "live.h"
 #include "recordings.h"
 #include "settings_api.h"
-#include "live.h"
 
 namespace porchlight::web {
 
@@ -28,12 +31,40 @@ public:
 
     static constexpr const char* kCookie = "porchlight_session";
 
+    /// One request being answered: what a route's handler gets.
+    struct Call {
+        const Request& request;
+        Session* session = nullptr;       // null on a public route
+        std::vector<std::string> params;  // the {name} segments of the pattern, in order
+        std::function<void(Response)> respond;
+    };
+    enum class Access { Public, Session };
+    /// One entry of the router's table: handle() answers only what is here.
+    struct Route {
+        const char* method;   // "GET", "POST", ...
+        const char* pattern;  // "/api/events/{id}/snapshot": {name} is one non-empty segment
+        Access access;
+        bool changesState;  // needs the session's X-CSRF-Token
+        void (Api::*handler)(Call&);
+    };
+    /// Every route the API has, for tests to go through all of them.
+    static std::span<const Route> routes();
+
 private:
-    void setup(const Request& request, std::function<void(Response)> respond);
-    void login(const Request& request, std::function<void(Response)> respond);
-    Response state() const;
-    Response cameras() const;
-    Response audit(const Request& request) const;
+    static const Route kRoutes[];
+
+    void state(Call& call);
+    void setup(Call& call);
+    void login(Call& call);
+    void logout(Call& call);
+    void session(Call& call);
+    void cameras(Call& call);
+    void audit(Call& call);
+    void auditVerify(Call& call);
+    void recordings(Call& call);
+    void live(Call& call);
+    void snapshot(Call& call);
+    void settings(Call& call);
 
     Daemon& daemon_;
     Auth& auth_;

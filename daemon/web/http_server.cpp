@@ -48,6 +48,10 @@ constexpr std::chrono::seconds kReadTimeout{30};
 constexpr std::chrono::seconds kIdleTimeout{30};
 constexpr std::chrono::seconds kWriteTimeout{30};
 constexpr size_t kMaxConnections = 64;
+// One address may hold only a share of them, so a single machine on the LAN
+// (or a page that opens sockets in a loop) cannot take every slot and lock
+// the owner out. A browser needs 6 per origin, plus a WebSocket per camera.
+constexpr size_t kMaxConnectionsPerClient = 16;
 // Beyond kMaxConnections a connection is answered 503; beyond this many more
 // it is closed at once, so a flood cannot make us write to everyone.
 constexpr size_t kMaxRefusing = 16;
@@ -154,6 +158,10 @@ class ConnectionBase {
 public:
     virtual ~ConnectionBase() = default;
     virtual void close() = 0;
+    /// Waiting for a request of which no byte has come yet (an idle
+    /// keep-alive connection, or one that never sent anything): closing it
+    /// loses nothing. Since when, to close the one idle the longest.
+    virtual std::optional<std::chrono::steady_clock::time_point> idleSince() const = 0;
 };
 
 /// What the server and its connections share.
@@ -169,7 +177,10 @@ struct ServerState {
     };
     std::vector<Listener> listeners;
     std::set<ConnectionBase*> connections;
+    std::map<std::string, size_t> perClient;  // connections served, by client address
     size_t refusing = 0;
+    size_t refusedUnlogged = 0;
+    std::chrono::steady_clock::time_point lastRefusalLog{};
     explicit ServerState(asio::io_context& context) : io(context) {}
 };
 
@@ -307,17 +318,23 @@ public:
           secure_(secure),
           refuse_(refuse),
           client_(std::move(client)) {
-        if (refuse_)
+        if (refuse_) {
             ++state_->refusing;
-        else
+        } else {
             state_->connections.insert(this);
+            ++state_->perClient[client_];
+        }
     }
     ~Connection() override {
         cancelStream();
-        if (refuse_)
+        if (refuse_) {
             --state_->refusing;
-        else
+        } else {
             state_->connections.erase(this);
+            if (auto it = state_->perClient.find(client_);
+                it != state_->perClient.end() && --it->second == 0)
+                state_->perClient.erase(it);
+        }
     }
 
     void start() {
@@ -339,10 +356,17 @@ public:
     }
 
     void close() override {
+        closing_ = true;
         cancelStream();
         beast::error_code ec;
         beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ec);
         beast::get_lowest_layer(stream_).close();
+    }
+
+    std::optional<std::chrono::steady_clock::time_point> idleSince() const override {
+        if (closing_ || !waiting_ || buffer_.size() > 0)
+            return std::nullopt;
+        return waitingSince_;
     }
 
 private:
@@ -356,6 +380,8 @@ private:
     }
 
     void readRequest(std::chrono::seconds timeout) {
+        waiting_ = true;
+        waitingSince_ = std::chrono::steady_clock::now();
         parser_.emplace();
         parser_->header_limit(kHeaderLimit);
         parser_->body_limit(kApiBodyLimit);
@@ -363,6 +389,7 @@ private:
         http::async_read_header(
             stream_, buffer_, *parser_,
             [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                self->waiting_ = false;
                 if (ec)
                     return self->readFailed(ec);
                 // Refuse an oversized body before reading it.
@@ -542,6 +569,10 @@ private:
     bool secure_;
     bool refuse_;
     std::string client_;
+    // A new connection (TLS handshake included) counts as waiting for its request.
+    bool waiting_ = true;
+    bool closing_ = false;
+    std::chrono::steady_clock::time_point waitingSince_ = std::chrono::steady_clock::now();
     beast::flat_buffer buffer_;
     std::array<char, 4096> discard_;
     std::optional<http::request_parser<http::string_body>> parser_;
@@ -685,8 +716,20 @@ public:
           endpoint_(std::move(endpoint)),
           client_(std::move(client)) {
         state_->connections.insert(this);
+        ++state_->perClient[client_];
     }
-    ~WebSocketConnection() override { state_->connections.erase(this); }
+    ~WebSocketConnection() override {
+        state_->connections.erase(this);
+        if (auto it = state_->perClient.find(client_);
+            it != state_->perClient.end() && --it->second == 0)
+            state_->perClient.erase(it);
+    }
+
+    // A WebSocket streams (live view): never idle, so never closed to make
+    // room; it still counts against the per-address and total caps.
+    std::optional<std::chrono::steady_clock::time_point> idleSince() const override {
+        return std::nullopt;
+    }
 
     void start(http::request<http::string_body> request) {
         // The WebSocket's own timeouts (handshake, idle pings) replace the
@@ -839,6 +882,35 @@ void Connection<Stream>::acceptWebSocket(Response r) {
     ws->start(parser_->release());
 }
 
+/// At the connection cap, makes room by closing the connection idle the
+/// longest (see ConnectionBase::idleSince); false when none is idle.
+bool closeOneIdle(ServerState& state) {
+    ConnectionBase* oldest = nullptr;
+    std::chrono::steady_clock::time_point since{};
+    for (ConnectionBase* c : state.connections)
+        if (auto s = c->idleSince(); s && (!oldest || *s < since)) {
+            oldest = c;
+            since = *s;
+        }
+    if (oldest)
+        oldest->close();
+    return oldest != nullptr;
+}
+
+/// Logs refused connections at most every 10 s: a flood must not flood the journal.
+void noteRefusal(ServerState& state, const std::string& client, bool tooManyFromClient) {
+    ++state.refusedUnlogged;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - state.lastRefusalLog < std::chrono::seconds(10))
+        return;
+    PL_LOG(WebLog, Warning) << "refused " << state.refusedUnlogged
+                            << " connection(s) since the last report; the latest from " << client
+                            << (tooManyFromClient ? ", which has too many open already"
+                                                  : ": the server is full and none is idle");
+    state.refusedUnlogged = 0;
+    state.lastRefusalLog = now;
+}
+
 void accept(const std::shared_ptr<ServerState>& state, size_t index) {
     auto& listener = state->listeners[index];
     listener.acceptor->async_accept([weak = std::weak_ptr<ServerState>(state), index](
@@ -855,12 +927,17 @@ void accept(const std::shared_ptr<ServerState>& state, size_t index) {
             beast::error_code peerError;
             auto peer = socket.remote_endpoint(peerError);
             std::string client = peerError ? std::string() : peer.address().to_string();
-            bool refuse = state->connections.size() >= kMaxConnections;
+            auto mine = state->perClient.find(client);
+            const bool tooManyFromClient =
+                mine != state->perClient.end() && mine->second >= kMaxConnectionsPerClient;
+            // A connection being closed counts until its handlers have run.
+            bool refuse = tooManyFromClient ||
+                          (state->connections.size() >= kMaxConnections && !closeOneIdle(*state));
+            if (refuse)
+                noteRefusal(*state, client, tooManyFromClient);
             if (refuse && state->refusing >= kMaxRefusing) {
                 socket.close(peerError);
             } else {
-                if (refuse)
-                    PL_LOG(WebLog, Warning) << "too many connections; refusing one from " << client;
                 beast::tcp_stream stream(std::move(socket));
                 if (listener.secure)
                     std::make_shared<Connection<beast::ssl_stream<beast::tcp_stream>>>(

@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "run_until.h"
 
@@ -222,6 +223,81 @@ TEST_F(ApiTest, PlainHttpAnswersOnlyToAnAddressNotAName) {
         ASSERT_TRUE(got);
         EXPECT_EQ(got->status, 200u) << host;
     }
+}
+
+/// A path for \a pattern, its {name} segments filled in.
+std::string pathFor(std::string pattern) {
+    for (size_t at; (at = pattern.find('{')) != std::string::npos;)
+        pattern.replace(at, pattern.find('}', at) - at + 1, "1");
+    return pattern;
+}
+
+TEST_F(ApiTest, TheRouteTableIsWellFormed) {
+    std::set<std::string> seen, open;
+    for (const Api::Route& r : Api::routes()) {
+        const std::string name = std::string(r.method) + " " + r.pattern;
+        EXPECT_TRUE(seen.insert(name).second) << "twice: " << name;
+        EXPECT_TRUE(std::string_view(r.pattern).starts_with("/api/")) << name;
+        EXPECT_TRUE(r.handler != nullptr) << name;
+        // Only GET may leave state alone: anything else needs CSRF or same origin.
+        if (std::string_view(r.method) != "GET") {
+            EXPECT_TRUE(r.changesState) << name << " changes state but is not marked so";
+        }
+        if (r.access == Api::Access::Public)
+            open.insert(name);
+    }
+    // Nothing else is reachable without logging in.
+    EXPECT_EQ(open,
+              (std::set<std::string>{"GET /api/state", "POST /api/setup", "POST /api/login"}));
+}
+
+TEST_F(ApiTest, EveryRouteInTheTableIs401WithoutASessionAndAnswersWithOne) {
+    const std::string csrf = setUp();
+    for (const Api::Route& r : Api::routes()) {
+        if (r.access == Api::Access::Public)
+            continue;
+        const std::string path = pathFor(r.pattern);
+        SCOPED_TRACE(std::string(r.method) + " " + path);
+        const std::string saved = cookie_;
+        for (const char* cookie : {"", "porchlight_session=", "porchlight_session=planted"}) {
+            cookie_ = cookie;
+            auto resp = call(r.method, path, "{}", session(csrf));
+            EXPECT_EQ(resp.status, 401u) << cookie;
+            EXPECT_NE(resp.body.find("\"error\""), std::string::npos) << resp.body;
+        }
+        cookie_ = saved;
+        if (r.changesState) {
+            EXPECT_EQ(call(r.method, path, "{}", session()).status, 403u);
+            EXPECT_EQ(call(r.method, path, "{}", session("not-the-token")).status, 403u);
+        } else if (std::string_view(r.pattern) != "/api/logout") {
+            auto resp = call(r.method, path, "", session());
+            EXPECT_NE(resp.status, 401u) << resp.body;
+            EXPECT_EQ(resp.body.find("no such API route"), std::string::npos) << resp.body;
+        }
+    }
+    // A path the table has, with a method it does not: 405 with a session, 401 without.
+    EXPECT_EQ(call("DELETE", "/api/cameras", "", session(csrf)).status, 405u);
+    cookie_.clear();
+    EXPECT_EQ(call("DELETE", "/api/cameras", "", session(csrf)).status, 401u);
+}
+
+TEST_F(ApiTest, WhileLimitedNoKeyDerivationRuns) {
+    const std::string csrf = setUp();
+    ASSERT_EQ(call("POST", "/api/logout", "", session(csrf)).status, 200u);
+    // Hammer login: each attempt that was tried (401) ran Argon2id once,
+    // each refused one (429) not at all.
+    const size_t before = auth_->kdfRuns();
+    int tried = 0, refused = 0;
+    for (int i = 0; i < 200; ++i) {
+        auto r = call("POST", "/api/login",
+                      i % 2 ? R"({"passphrase":"wrong"})" : R"({"recoveryKey":"wrong"})");
+        tried += r.status == 401u;
+        refused += r.status == 429u;
+    }
+    EXPECT_EQ(tried + refused, 200);
+    EXPECT_GE(tried, 3);
+    EXPECT_GE(refused, 150);
+    EXPECT_EQ(auth_->kdfRuns() - before, static_cast<size_t>(tried));
 }
 
 }  // namespace
