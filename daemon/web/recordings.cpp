@@ -996,8 +996,8 @@ Response Recordings::recordings(const Request& request) {
     for (const auto& row : *rows) {
         const int64_t end = liveEnd(shared_->stateDir, row);
         const bool writing = row.state == storage::SegmentState::Writing;
-        if (end <= row.startUs && !writing)
-            continue;  // an empty segment
+        if (end <= row.startUs)
+            continue;  // an empty segment, or one being written that has no fragment yet
         if (have && row.startUs <= curEnd + kJoinUs) {
             curEnd = std::max(curEnd, end);
             curWriting |= writing;
