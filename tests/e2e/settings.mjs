@@ -248,8 +248,8 @@ try {
             `retention over D-Bus: ${JSON.stringify(json)}`);
     });
 
-    await step("without a current picture the zones are drawn on a blank frame of the camera's shape", async () => {
-        await form().getByText("No current picture").waitFor();
+    await step("zones are drawn on the camera's current picture (the snapshot route)", async () => {
+        await form().getByText("Drawn on the camera's current picture.").waitFor();
         const box = await form().locator("canvas.draw").boundingBox();
         expect(Math.abs(box.width / box.height - 320 / 240) < 0.05,
             `canvas is ${box.width}x${box.height}, not 4:3`);

@@ -48,6 +48,7 @@ MESON_TO_RECIPE = {
     "nlohmann_json": ("nlohmann-json", None),
     "openssl": ("openssl", None),
     "libsystemd": ("systemd", None),
+    "libxxhash": ("xxhash", None),
     "gtest": ("googletest", "ptest"),
     "gmock": ("googletest", "ptest"),
     "gstreamer-rtsp-server-1.0": ("gstreamer1.0-rtsp-server", "ptest"),

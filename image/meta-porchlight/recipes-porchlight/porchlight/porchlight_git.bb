@@ -44,6 +44,7 @@ inherit meson pkgconfig systemd useradd ptest
 #   nlohmann_json                                -> nlohmann-json
 #   openssl                                      -> openssl
 #   libsystemd                                   -> systemd
+#   libxxhash (segment checksums, XXH3: >= 0.8)  -> xxhash (meta-oe)
 # and, only when the tests are built (ptest):
 #   gtest, gmock                                 -> googletest
 #   gstreamer-rtsp-server-1.0 (a test camera)    -> gstreamer1.0-rtsp-server
@@ -59,6 +60,7 @@ DEPENDS = " \
     nlohmann-json \
     openssl \
     systemd \
+    xxhash \
     ${@bb.utils.contains('PTEST_ENABLED', '1', 'googletest gstreamer1.0-rtsp-server', '', d)} \
 "
 
