@@ -525,8 +525,8 @@ void Storage::closeSegment(Recorder& r, std::optional<int64_t> nextDtsNs) {
         std::vector<uint8_t> record;
         auto sealed = seg->sealer->sealFinal(record, endUs);
         seg->sealer.reset();  // wipes the stream key
-        return [this, seg, record = std::move(record), sealed = std::move(sealed), endUs, root, post,
-                alive] {
+        return [this, seg, record = std::move(record), sealed = std::move(sealed), endUs, root,
+                post, alive] {
             if (seg->failed || !seg->writer)
                 return;
             auto f = sealed ? seg->writer->finishSealed(record) : sealed;
