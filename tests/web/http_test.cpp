@@ -494,6 +494,7 @@ TEST_F(WebServer, AFailedStreamCutsTheConnection) {
     EXPECT_EQ(r.status, 200u);
     std::string body;
     EXPECT_FALSE(unchunk(r.body, body)) << "an incomplete body looked complete";
+}
 
 // Found by fuzz_http: "GET /api/%ff" put the decoded byte into a JSON
 // answer as it was, and the answer no longer parsed (JSON is UTF-8).
