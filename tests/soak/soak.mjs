@@ -449,12 +449,14 @@ const clockTicks = 100; // sysconf(_SC_CLK_TCK) on Linux
 function sample(pid) {
     const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
     const rssKiB = Number(status.match(/^VmRSS:\s+(\d+)/m)[1]);
+    const anonKiB = Number(status.match(/^RssAnon:\s+(\d+)/m)[1]);
+    const fileKiB = Number(status.match(/^RssFile:\s+(\d+)/m)[1]);
     const threads = Number(status.match(/^Threads:\s+(\d+)/m)[1]);
     const fds = fs.readdirSync(`/proc/${pid}/fd`).length;
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / clockTicks;
-    return { t: Date.now() / 1000, rssKiB, threads, fds, cpuSeconds };
+    return { t: Date.now() / 1000, rssKiB, anonKiB, fileKiB, threads, fds, cpuSeconds };
 }
 
 // ---- the run ----------------------------------------------------------------
@@ -499,7 +501,8 @@ try {
     }
 
     const csv = fs.openSync(csvPath, "w");
-    fs.writeSync(csv, "elapsed_s,rss_kib,fds,threads,cpu_percent,live_frames,playback_bytes\n");
+    fs.writeSync(csv, "elapsed_s,rss_kib,rss_anon_kib,rss_file_kib,fds,threads,cpu_percent,live_frames," +
+        "playback_bytes\n");
     const t0 = Date.now();
     let last = sample(daemon.pid);
     while (Date.now() - t0 < seconds * 1000) {
@@ -515,7 +518,8 @@ try {
         samples.push(s);
         const liveFrames = viewers.reduce((a, v) => a + v.frames, 0);
         const pbBytes = playbacks.reduce((a, p) => a + p.bytes, 0);
-        fs.writeSync(csv, `${s.elapsed.toFixed(0)},${s.rssKiB},${s.fds},${s.threads},` +
+        fs.writeSync(csv, `${s.elapsed.toFixed(0)},${s.rssKiB},${s.anonKiB},${s.fileKiB},` +
+            `${s.fds},${s.threads},` +
             `${s.cpuPercent.toFixed(1)},${liveFrames},${pbBytes}\n`);
         if (debug || s.elapsed % 60 < kSampleSeconds)
             console.log(`  ${s.elapsed.toFixed(0)} s: RSS ${s.rssKiB} KiB, ${s.fds} fds, ` +
@@ -563,6 +567,14 @@ try {
         const growth = 100 * (rssTail - rssHead) / rssHead;
         check(growth < 1, `RSS after the ${warmup} s warm-up: ${rssHead.toFixed(0)} KiB -> ` +
             `${rssTail.toFixed(0)} KiB (${growth.toFixed(2)}%, under 1%)`);
+        // Where it went: the heap and other private memory, or pages of the
+        // program and its libraries (which the kernel may drop and read again).
+        const anonHead = mean(head.map((x) => x.anonKiB));
+        const anonTail = mean(tail.map((x) => x.anonKiB));
+        const fileHead = mean(head.map((x) => x.fileKiB));
+        const fileTail = mean(tail.map((x) => x.fileKiB));
+        console.log(`  of it anonymous ${anonHead.toFixed(0)} -> ${anonTail.toFixed(0)} KiB, ` +
+            `file-backed ${fileHead.toFixed(0)} -> ${fileTail.toFixed(0)} KiB`);
         const warmFds = Math.max(...samples.filter((s) => s.elapsed <= warmup).map((s) => s.fds),
             after[0].fds);
         const maxFds = Math.max(...after.map((s) => s.fds));
@@ -586,7 +598,8 @@ try {
     await sleep(500);
     daemon.kill("SIGTERM");
     await daemonExited;
-    check(daemon.exitCode === 0, `porchlightd stopped cleanly (exit ${daemon.exitCode})`);
+    check(daemon.exitCode === 0, `porchlightd stopped cleanly (exit ${daemon.exitCode}` +
+        `${daemon.signalCode ? `, killed by ${daemon.signalCode}` : ""})`);
     fs.writeFileSync(path.join(tmp, "porchlightd.log"), daemonLog);
     const left = [...daemonLog.matchAll(/live viewer left after \d+ frames \((\d+) dropped\)/g)];
     const viewerDrops = left.reduce((a, m) => a + Number(m[1]), 0);
