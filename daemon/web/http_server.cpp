@@ -356,6 +356,9 @@ public:
     }
 
     void close() override {
+        // Cancelling a stream can drop the last reference to this connection
+        // (its body source holds it): keep it alive until the socket is shut.
+        auto self = this->shared_from_this();
         closing_ = true;
         cancelStream();
         beast::error_code ec;
@@ -999,9 +1002,12 @@ HttpServer::~HttpServer() {
         l.acceptor->close(ec);
     }
     // close() only cancels; the connections end as their handlers run.
+    // Closing one can end another (a playback's source, say): close only those
+    // still registered.
     for (ConnectionBase* c :
          std::vector<ConnectionBase*>(state_->connections.begin(), state_->connections.end()))
-        c->close();
+        if (state_->connections.count(c))
+            c->close();
 }
 
 std::vector<uint16_t> HttpServer::ports() const {
