@@ -70,7 +70,7 @@ std::optional<RetentionConfig> readRetention(const Json& j, RetentionConfig r,
     for (auto&& [key, value] : j.items()) {
         const std::string field = "retention." + key;
         auto d = std::find_if(std::begin(days), std::end(days),
-                              [&](const auto& p) { return key == p.first; });
+                              [&k = key](const auto& p) { return k == p.first; });
         if (d != std::end(days)) {
             r.*(d->second) = optionalDays(value, field, bad);
         } else if (key == "maxBytes") {

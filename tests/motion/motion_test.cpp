@@ -361,10 +361,11 @@ TEST(Motion, ExposureStepsDoNotFire) {
     const std::vector<std::pair<double, double>> steps = {{1.08, 0}, {1.0, 0},  {0.93, 0},
                                                           {1.0, 12}, {1.1, -8}, {1.0, 0}};
     for (const auto& [gain, offset] : steps) {
-        h.run(4, [&](double) {
+        // Named copies: clang 14 cannot capture a structured binding.
+        h.run(4, [g = gain, o = offset](double) {
             FrameState s;
-            s.gain = gain;
-            s.offset = offset;
+            s.gain = g;
+            s.offset = o;
             return s;
         });
     }
