@@ -486,29 +486,36 @@ private:
     /// WebSocketConnection, which answers 101 and serves it from then on.
     void acceptWebSocket(Response r);
 
+    /// The status line and headers every answer has, buffered or streamed:
+    /// the security headers, the handler's own, and no-store unless the
+    /// handler chose a Cache-Control (API answers hold private data).
+    template <typename Body>
+    void head(http::response<Body>& res, const Response& r, bool keepAlive) const {
+        res.version(11);
+        res.result(r.status);
+        res.set(http::field::server, "porchlightd");
+        res.set(http::field::content_type, r.contentType);
+        res.set("Content-Security-Policy", kContentSecurityPolicy);
+        res.set("X-Content-Type-Options", "nosniff");
+        res.set("Referrer-Policy", "no-referrer");
+        res.set("X-Frame-Options", "DENY");
+        if (secure_)
+            res.set("Strict-Transport-Security", "max-age=31536000");
+        bool hasCacheControl = false;
+        for (auto& [name, value] : r.headers) {
+            res.insert(name, value);
+            hasCacheControl |= beast::iequals(name, "cache-control");
+        }
+        if (!hasCacheControl)
+            res.set(http::field::cache_control, "no-store");
+        res.keep_alive(keepAlive);
+    }
+
     void send(Response r, bool keepAlive, bool headOnly) {
         if (r.stream && !headOnly)
             return sendStream(std::move(r), keepAlive);
         auto res = std::make_shared<http::response<http::string_body>>();
-        res->version(11);
-        res->result(r.status);
-        res->set(http::field::server, "porchlightd");
-        res->set(http::field::content_type, r.contentType);
-        res->set("Content-Security-Policy", kContentSecurityPolicy);
-        res->set("X-Content-Type-Options", "nosniff");
-        res->set("Referrer-Policy", "no-referrer");
-        res->set("X-Frame-Options", "DENY");
-        if (secure_)
-            res->set("Strict-Transport-Security", "max-age=31536000");
-        bool hasCacheControl = false;
-        for (auto& [name, value] : r.headers) {
-            res->insert(name, value);
-            hasCacheControl |= beast::iequals(name, "cache-control");
-        }
-        // API answers hold private data: never in a cache.
-        if (!hasCacheControl)
-            res->set(http::field::cache_control, "no-store");
-        res->keep_alive(keepAlive);
+        head(*res, r, keepAlive);
         size_t length = r.body.size();
         if (!headOnly)
             res->body() = std::move(r.body);
@@ -587,24 +594,7 @@ private:
 
     void sendStream(Response r, bool keepAlive) {
         auto res = std::make_shared<http::response<http::empty_body>>();
-        res->version(11);
-        res->result(r.status);
-        res->set(http::field::server, "porchlightd");
-        res->set(http::field::content_type, r.contentType);
-        res->set("Content-Security-Policy", kContentSecurityPolicy);
-        res->set("X-Content-Type-Options", "nosniff");
-        res->set("Referrer-Policy", "no-referrer");
-        res->set("X-Frame-Options", "DENY");
-        if (secure_)
-            res->set("Strict-Transport-Security", "max-age=31536000");
-        bool hasCacheControl = false;
-        for (auto& [name, value] : r.headers) {
-            res->insert(name, value);
-            hasCacheControl |= beast::iequals(name, "cache-control");
-        }
-        if (!hasCacheControl)
-            res->set(http::field::cache_control, "no-store");
-        res->keep_alive(keepAlive);
+        head(*res, r, keepAlive);
         if (r.streamLength)
             res->content_length(*r.streamLength);
         else
