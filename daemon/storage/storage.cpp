@@ -790,7 +790,16 @@ void Storage::endStream(const std::string& camera) {
 void Storage::finishAll(std::function<void()> done) {
     for (auto& [camera, r] : recorders_)
         closeSegment(*r, std::nullopt);
-    worker_->run([post = post_, done = std::move(done)] { post(done); });
+    // Once the disk work is done and its results are in (posts arrive in
+    // order), try once more the index changes a full disk refused, so that
+    // an orderly stop leaves no row "writing" for a file that is gone.
+    worker_->run([this, post = post_, done = std::move(done), alive = std::weak_ptr<bool>(alive_)] {
+        post([this, done, alive] {
+            if (!alive.expired())
+                retryRows();
+            done();
+        });
+    });
 }
 
 void Storage::onWriteError(const std::string& camera, const std::string& message, bool diskFull,
