@@ -496,6 +496,60 @@ TEST_F(WebServer, AFailedStreamCutsTheConnection) {
     EXPECT_FALSE(unchunk(r.body, body)) << "an incomplete body looked complete";
 }
 
+// Found by the soak test: stopping the server while a streamed answer waited
+// for its producer crashed after "stopped". Cancelling the producer dropped the
+// callback it held, and with it the last reference to the connection, in the
+// middle of the connection's close(): a use after free (MALLOC_PERTURB_, which
+// meson sets, or ASan turn it into a crash here).
+TEST_F(WebServer, StoppingWhileAStreamWaitsForItsProducer) {
+    class Holding : public BodySource {
+    public:
+        void next(std::function<void(Piece)> give) override {
+            std::lock_guard lock(mutex_);
+            pending_ = std::move(give);
+            ++asked;
+        }
+        void cancel() override {
+            std::function<void(Piece)> dropped;
+            {
+                std::lock_guard lock(mutex_);
+                dropped = std::move(pending_);
+                pending_ = nullptr;
+            }
+            cancelled = true;
+            // `dropped` ends here, and with it the connection it kept alive.
+        }
+        std::atomic<int> asked{0};
+        std::atomic<bool> cancelled{false};
+
+    private:
+        std::mutex mutex_;
+        std::function<void(Piece)> pending_;
+    };
+    auto source = std::make_shared<Holding>();
+    api_.answerWith(source);
+    ASSERT_TRUE(start({"http://127.0.0.1:0"}));
+    asio::io_context io;
+    tcp::socket socket(io);
+    socket.connect({asio::ip::make_address("127.0.0.1"), port_});
+    asio::write(socket,
+                asio::buffer(std::string("GET /api/playback HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")));
+    for (int i = 0; i < 1000 && source->asked.load() == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_EQ(source->asked.load(), 1) << "the answer's body was never asked for";
+    stop();
+    EXPECT_TRUE(source->cancelled.load());
+    // The client sees the head, then the connection closed without the body's end.
+    std::string raw;
+    boost::system::error_code ec;
+    asio::read(socket, asio::dynamic_buffer(raw), ec);
+    EXPECT_EQ(ec, asio::error::eof) << ec.message();
+    Reply r = parseReply(raw);
+    EXPECT_EQ(r.status, 200u);
+    std::string body;
+    EXPECT_FALSE(unchunk(r.body, body));
+}
+
 // Found by fuzz_http: "GET /api/%ff" put the decoded byte into a JSON
 // answer as it was, and the answer no longer parsed (JSON is UTF-8).
 TEST(JsonString, BytesThatAreNotUtf8BecomeReplacementCharacters) {
