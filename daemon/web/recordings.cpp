@@ -53,9 +53,10 @@ Response json(const Json& body, unsigned status = 200) {
     return r;
 }
 
-/// 400 naming the parameter that is wrong.
+/// 400 naming the parameter that is wrong in "field", as every 400 of the
+/// API names the bad part of a request.
 Response badParameter(const std::string& name, const std::string& why) {
-    Response r = json({{"error", "parameter " + name + ": " + why}, {"parameter", name}}, 400);
+    Response r = json({{"error", "parameter " + name + ": " + why}, {"field", name}}, 400);
     return r;
 }
 

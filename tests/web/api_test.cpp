@@ -167,7 +167,7 @@ TEST_F(ApiTest, RecordingsRoutesNeedTheSessionThenCheckTheirParameters) {
     // With a session the recordings API answers, and says which parameter is wrong.
     auto r = call("GET", "/api/recordings", "", session());
     EXPECT_EQ(r.status, 400u) << r.body;
-    EXPECT_EQ(nlohmann::json::parse(r.body)["parameter"], "camera") << r.body;
+    EXPECT_EQ(nlohmann::json::parse(r.body)["field"], "camera") << r.body;
     // (No storage in this test: the daemon is not started.)
     EXPECT_NE(call("GET", "/api/events/1/snapshot", "", session()).status, 401u);
 }

@@ -459,7 +459,7 @@ TEST_F(RecordingsTest, BadParametersSayWhichOne) {
         Response r = call(path, q);
         EXPECT_EQ(r.status, 400u) << path << " " << r.body;
         auto j = body(r);
-        EXPECT_EQ(j["parameter"], parameter) << r.body;
+        EXPECT_EQ(j["field"], parameter) << r.body;
         EXPECT_NE(j["error"].get<std::string>().find(parameter), std::string::npos) << r.body;
     };
     check("/api/recordings", {{"from", "1"}, {"to", "2"}}, "camera");
