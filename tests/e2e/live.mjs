@@ -19,149 +19,26 @@
 // Exits 0 when all passed, 1 when one failed, 77 (skip) without chromium or
 // playwright-core.
 
-import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
 import fs from "node:fs";
-import net from "node:net";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { debug, expect, finish, freePort, kPassphrase, launchChromium, loadChromium, percentile,
+    program, requirePrograms, shot, startDaemon, step, stopAll, tally, tempDir, testCamera,
+    watchConsole, webConfig } from "./harness.mjs";
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const daemonPath = process.env.PORCHLIGHTD || path.join(repo, "build", "daemon", "porchlightd");
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
-const shotDir = process.env.PORCHLIGHT_SCREENSHOTS || path.join(repo, "docs", "guide");
-const debug = process.env.PORCHLIGHT_E2E_DEBUG === "1";
+const daemonPath = program("PORCHLIGHTD", "daemon", "porchlightd");
 const latencySeconds = Number(process.env.PORCHLIGHT_LATENCY_SECONDS || 5);
 const [, camW, camH, camFps] = (process.env.PORCHLIGHT_CAMERA || "320x240@10")
     .match(/^(\d+)x(\d+)@(\d+)$/) || [0, 320, 240, 10];
 const kStepTimeoutMs = 30000;
-const kPassphrase = "correct horse battery staple";
 
-function skip(why) {
-    console.log(`SKIP: ${why}`);
-    process.exit(77);
-}
+await loadChromium();
+requirePrograms({ PORCHLIGHTD: daemonPath });
 
-let chromium;
-try {
-    const require = createRequire(path.join(repo, "package.json"));
-    const mod = await import(pathToFileURL(require.resolve("playwright-core")).href);
-    chromium = mod.chromium ?? mod.default?.chromium;
-    if (!chromium)
-        throw new Error("it has no chromium export");
-} catch (e) {
-    skip(`playwright-core is not installed (run "npm ci" in ${repo}): ${e.message}`);
-}
-if (!fs.existsSync(chromiumPath))
-    skip(`no chromium at ${chromiumPath} (apt-get install chromium)`);
-if (!fs.existsSync(daemonPath)) {
-    console.error(`no porchlightd at ${daemonPath}: set PORCHLIGHTD`);
-    process.exit(1);
-}
-
-// ---- the daemon -------------------------------------------------------------
-
-function freePort() {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.unref();
-        server.on("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const { port } = server.address();
-            server.close(() => resolve(port));
-        });
-    });
-}
-
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "porchlight-e2e-live-"));
+const tmp = tempDir("porchlight-e2e-live-");
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
-fs.writeFileSync(path.join(tmp, "porchlight.toml"), `[web]
-listen = ["${base}"]
-
-[[camera]]
-id = "door"
-source = "test"
-width = ${camW}
-height = ${camH}
-framerate = ${camFps}
-`);
-
-let daemonLog = "";
-const daemon = spawn(daemonPath,
-    ["--config", path.join(tmp, "porchlight.toml"), "--state-dir", path.join(tmp, "state")], {
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: "unix:path=/nonexistent/porchlight-e2e" },
-    });
-const daemonExited = new Promise((resolve) => daemon.on("exit", resolve));
-for (const stream of [daemon.stdout, daemon.stderr])
-    stream.on("data", (chunk) => {
-        daemonLog += chunk;
-        if (debug)
-            process.stderr.write(`[porchlightd] ${chunk}`);
-    });
-const running = () => daemon.pid > 1 && daemon.exitCode === null && daemon.signalCode === null;
-for (const signal of ["SIGTERM", "SIGINT"])
-    process.on(signal, () => {
-        if (running())
-            daemon.kill("SIGKILL");
-        process.exit(1);
-    });
-
-async function waitForLog(pattern, ms) {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-        const m = daemonLog.match(pattern);
-        if (m)
-            return m;
-        if (!running())
-            throw new Error(`porchlightd exited early:\n${daemonLog}`);
-        await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`porchlightd did not log ${pattern} within ${ms} ms`);
-}
-
-async function stopDaemon() {
-    if (running()) {
-        daemon.kill("SIGTERM");
-        const timer = setTimeout(() => running() && daemon.kill("SIGKILL"), 10000);
-        await daemonExited;
-        clearTimeout(timer);
-    }
-}
-
-// ---- the checks -------------------------------------------------------------
-
-let passed = 0;
-let failed = 0;
-let broken = false;
-
-async function step(name, fn) {
-    if (broken) {
-        failed += 1;
-        console.log(`not run: ${name}`);
-        return;
-    }
-    try {
-        await fn();
-        passed += 1;
-        console.log(`ok: ${name}`);
-    } catch (e) {
-        failed += 1;
-        broken = true;
-        console.log(`FAILED: ${name}\n  ${String(e.stack || e).split("\n").join("\n  ")}`);
-    }
-}
-
-function expect(cond, message) {
-    if (!cond)
-        throw new Error(message);
-}
-
-function percentile(sorted, p) {
-    return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-}
+const daemon = startDaemon(daemonPath, tmp, webConfig(base) + testCamera("door",
+    { width: Number(camW), height: Number(camH), framerate: Number(camFps) }), { echo: debug });
 
 const results = {};
 const consoleProblems = [];
@@ -169,37 +46,19 @@ let context;
 try {
     let setupCode = "";
     await step("porchlightd starts", async () => {
-        setupCode = (await waitForLog(/setup code: (\d{5}-\d{5})/, kStepTimeoutMs))[1];
-        await waitForLog(/web UI on /, kStepTimeoutMs);
+        setupCode = (await daemon.waitForLog(/setup code: (\d{5}-\d{5})/, kStepTimeoutMs))[1];
+        await daemon.waitForLog(/web UI on /, kStepTimeoutMs);
     });
 
     let page;
     await step("chromium starts and MediaSource plays H.264 here", async () => {
-        context = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
-            executablePath: chromiumPath,
-            headless: true,
-            args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required"],
-            viewport: { width: 390, height: 844 },
-            deviceScaleFactor: 1,
-            hasTouch: true,
-            locale: "en-GB",
-            timezoneId: "UTC",
-        });
+        context = await launchChromium(path.join(tmp, "profile"),
+            { args: ["--autoplay-policy=no-user-gesture-required"] });
         context.setDefaultTimeout(kStepTimeoutMs);
         page = context.pages()[0] || await context.newPage();
-        const watch = (p) => {
-            p.on("console", (msg) => {
-                if (debug)
-                    console.error(`[console.${msg.type()}] ${msg.text()}`);
-                if (msg.type() === "error")
-                    consoleProblems.push(msg.text());
-            });
-            p.on("pageerror", (e) => consoleProblems.push(`page error: ${e.message}`));
-        };
-        watch(page);
-        context.on("page", watch);
+        // Every tab's errors; the last step leaves out the ones the logout provokes.
+        watchConsole(page, consoleProblems);
+        context.on("page", (p) => watchConsole(p, consoleProblems));
         await page.goto(`${base}/`);
         results.mse = await page.evaluate(
             () => window.MediaSource?.isTypeSupported('video/mp4; codecs="avc1.42E01E"') ?? false);
@@ -294,8 +153,8 @@ try {
     });
 
     await step("screenshot of Live", async () => {
-        fs.mkdirSync(shotDir, { recursive: true });
-        await page.screenshot({ path: path.join(shotDir, "live.png") });
+        // With its animations: the video is what the picture is for.
+        await shot(page, "live", { animations: "allow" });
     });
 
     await step("without MediaSource, Live shows a snapshot a second", async () => {
@@ -316,7 +175,7 @@ try {
         await old.waitForFunction((src) => document.querySelector("figure.live img").src !== src,
             first, { timeout: 5000 });
         expect(await figure.locator("video").isHidden(), "the video still shows");
-        await old.screenshot({ path: path.join(shotDir, "live-snapshot.png") });
+        await shot(old, "live-snapshot", { animations: "allow" });
         await old.close();
     });
 
@@ -327,7 +186,7 @@ try {
             body: "{}",
         }), csrf);
         await page.getByRole("heading", { name: "Log in" }).waitFor();
-        await waitForLog(/live viewer left/, kStepTimeoutMs);
+        await daemon.waitForLog(/live viewer left/, kStepTimeoutMs);
     });
 
     await step("no console errors or CSP violations", async () => {
@@ -337,12 +196,11 @@ try {
     });
 } finally {
     await context?.close().catch(() => {});
-    await stopDaemon();
-    if (debug || failed)
-        console.error(`---- porchlightd log ----\n${daemonLog}`);
+    await stopAll();
+    if (debug || tally.failed)
+        console.error(`---- porchlightd log ----\n${daemon.log}`);
     fs.rmSync(tmp, { recursive: true, force: true });
 }
 
 console.log(`RESULT ${JSON.stringify(results)}`);
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();

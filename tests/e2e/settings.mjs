@@ -16,126 +16,29 @@
 // Prints "N passed, N failed" last; exits 77 (a skip for meson) when
 // playwright-core, chromium or dbus-daemon is missing.
 
-import { spawn, execFile } from "node:child_process";
-import { createRequire } from "node:module";
+import { execFile } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { Child, debug, expect, finish, freePort, kPassphrase, launchChromium, loadChromium,
+    program, requirePrograms, shot, skip, startDaemon, step, stopAll, tally, tempDir, testCamera,
+    watchConsole, webConfig } from "./harness.mjs";
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const daemonPath = process.env.PORCHLIGHTD || path.join(repo, "build", "daemon", "porchlightd");
-const ctlPath = process.env.PORCHLIGHTCTL || path.join(repo, "build", "daemon", "ctl", "porchlightctl");
+const daemonPath = program("PORCHLIGHTD", "daemon", "porchlightd");
+const ctlPath = program("PORCHLIGHTCTL", "daemon", "ctl", "porchlightctl");
 const dbusPath = process.env.DBUS_DAEMON || "/usr/bin/dbus-daemon";
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
-const shotDir = process.env.PORCHLIGHT_SCREENSHOTS || path.join(repo, "docs", "guide");
-const debug = process.env.PORCHLIGHT_E2E_DEBUG === "1";
-const kSkip = 77;
 const kStepTimeoutMs = 20000;
-const kPassphrase = "correct horse battery staple";
 
-function skip(why) {
-    console.log(`SKIP: ${why}`);
-    process.exit(kSkip);
-}
-
-let chromium;
-try {
-    const require = createRequire(path.join(repo, "package.json"));
-    const mod = await import(pathToFileURL(require.resolve("playwright-core")).href);
-    chromium = mod.chromium ?? mod.default?.chromium;
-    if (!chromium)
-        throw new Error("it has no chromium export");
-} catch (e) {
-    skip(`playwright-core is not installed (run "npm ci" in ${repo}): ${e.message}`);
-}
-if (!fs.existsSync(chromiumPath))
-    skip(`no chromium at ${chromiumPath} (apt-get install chromium)`);
+await loadChromium();
 if (!fs.existsSync(dbusPath))
     skip(`no dbus-daemon at ${dbusPath} (apt-get install dbus)`);
-for (const p of [daemonPath, ctlPath])
-    if (!fs.existsSync(p)) {
-        console.error(`no ${p}: set PORCHLIGHTD and PORCHLIGHTCTL`);
-        console.log("0 passed, 1 failed");
-        process.exit(1);
-    }
+requirePrograms({ PORCHLIGHTD: daemonPath, PORCHLIGHTCTL: ctlPath });
 
-function freePort() {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.unref();
-        server.on("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const { port } = server.address();
-            server.close(() => resolve(port));
-        });
-    });
-}
-
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "porchlight-e2e-settings-"));
+const tmp = tempDir("porchlight-e2e-settings-");
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
 const busAddress = `unix:path=${path.join(tmp, "bus")}`;
-fs.writeFileSync(path.join(tmp, "porchlight.toml"), `[web]
-listen = ["${base}"]
-
-[[camera]]
-id = "door"
-source = "test"
-width = 320
-height = 240
-framerate = 10
-bitrate = "500k"
-`);
-
-// Only children of ours, each by its pid.
-const children = [];
-function run(cmd, args, env = {}) {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, ...env } });
-    const proc = { child, log: "", exited: new Promise((r) => child.on("exit", r)) };
-    for (const s of [child.stdout, child.stderr])
-        s.on("data", (chunk) => {
-            proc.log += chunk;
-            if (debug)
-                process.stderr.write(`[${path.basename(cmd)}] ${chunk}`);
-        });
-    children.push(proc);
-    return proc;
-}
-const alive = (p) => p.child.pid > 1 && p.child.exitCode === null && p.child.signalCode === null;
-async function stopAll() {
-    for (const p of children.reverse()) {
-        if (!alive(p))
-            continue;
-        p.child.kill("SIGTERM");
-        const timer = setTimeout(() => alive(p) && p.child.kill("SIGKILL"), 10000);
-        await p.exited;
-        clearTimeout(timer);
-    }
-}
-for (const signal of ["SIGTERM", "SIGINT"])
-    process.on(signal, () => {
-        for (const p of children)
-            if (alive(p))
-                p.child.kill("SIGKILL");
-        console.log(`interrupted by ${signal}`);
-        process.exit(1);
-    });
-
-async function waitForLog(proc, pattern, ms) {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-        const m = proc.log.match(pattern);
-        if (m)
-            return m;
-        if (!alive(proc))
-            throw new Error(`${proc.child.spawnfile} exited early:\n${proc.log}`);
-        await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`no ${pattern} within ${ms} ms:\n${proc.log}`);
-}
+const config = webConfig(base) +
+    testCamera("door", { width: 320, height: 240, framerate: 10, bitrate: "500k" });
 
 function ctl(...args) {
     return new Promise((resolve) => {
@@ -145,71 +48,29 @@ function ctl(...args) {
     });
 }
 
-let passed = 0;
-let failed = 0;
-let notRun = 0;
-let broken = false;
-async function step(name, fn) {
-    if (broken) {
-        notRun += 1;
-        console.log(`not run: ${name}`);
-        return;
-    }
-    try {
-        await fn();
-        passed += 1;
-        console.log(`ok: ${name}`);
-    } catch (e) {
-        failed += 1;
-        broken = true;
-        console.log(`FAILED: ${name}\n  ${String(e.stack || e).split("\n").join("\n  ")}`);
-    }
-}
-function expect(cond, message) {
-    if (!cond)
-        throw new Error(message);
-}
-
 let context;
 let daemon;
 const consoleProblems = [];
 try {
     let setupCode = "";
     await step("a private bus and porchlightd on it start", async () => {
-        const bus = run(dbusPath, ["--session", "--nofork", "--nopidfile", `--address=${busAddress}`,
-            "--print-address=1"]);
-        await waitForLog(bus, /unix:path=/, kStepTimeoutMs);
-        daemon = run(daemonPath, ["--config", path.join(tmp, "porchlight.toml"), "--state-dir",
-            path.join(tmp, "state"), "--bus", "session"], { DBUS_SESSION_BUS_ADDRESS: busAddress });
-        setupCode = (await waitForLog(daemon, /setup code: (\d{5}-\d{5})/, kStepTimeoutMs))[1];
-        await waitForLog(daemon, /web UI on /, kStepTimeoutMs);
+        const bus = new Child(dbusPath, ["--session", "--nofork", "--nopidfile",
+            `--address=${busAddress}`, "--print-address=1"], { echo: debug });
+        await bus.waitForLog(/unix:path=/, kStepTimeoutMs);
+        daemon = startDaemon(daemonPath, tmp, config, { args: ["--bus", "session"],
+            env: { DBUS_SESSION_BUS_ADDRESS: busAddress }, echo: debug });
+        setupCode = (await daemon.waitForLog(/setup code: (\d{5}-\d{5})/, kStepTimeoutMs))[1];
+        await daemon.waitForLog(/web UI on /, kStepTimeoutMs);
     });
 
     let page;
     await step("chromium starts and the owner is set up", async () => {
-        context = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
-            executablePath: chromiumPath,
-            headless: true,
-            args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage"],
-            viewport: { width: 390, height: 844 },
-            deviceScaleFactor: 1,
-            hasTouch: true,
-            locale: "en-GB",
-            timezoneId: "UTC",
-        });
+        context = await launchChromium(path.join(tmp, "profile"));
         context.setDefaultTimeout(kStepTimeoutMs);
         page = context.pages()[0] || await context.newPage();
-        page.on("console", (msg) => {
-            if (debug)
-                console.error(`[console.${msg.type()}] ${msg.text()}`);
-            // What this test provokes: 400 (a wrong value), 403 (a wrong
-            // passphrase), 404 (the snapshot route, another branch builds it).
-            if (msg.type() === "error" && !/status of (400|403|404)\b/.test(msg.text()))
-                consoleProblems.push(msg.text());
-        });
-        page.on("pageerror", (e) => consoleProblems.push(`page error: ${e.message}`));
+        // What this test provokes: 400 (a wrong value), 403 (a wrong
+        // passphrase), 404 (the snapshot route, another branch builds it).
+        watchConsole(page, consoleProblems, /status of (400|403|404)\b/);
         const r = await page.request.post(`${base}/api/setup`, { data: {
             code: setupCode, passphrase: kPassphrase, confirm: kPassphrase } });
         expect(r.ok(), `setup answered ${r.status()}: ${await r.text()}`);
@@ -269,7 +130,7 @@ try {
         expect(first && Math.abs(first[1] - 0.1) < 0.03 && Math.abs(first[2] - 0.5) < 0.03,
             `zones text: ${text}`);
         await form().getByLabel("Detect motion").check();
-        await shot(page, "settings");
+        await shot(page, "settings", { fullPage: true });
         await form().getByRole("button", { name: "Save door" }).click();
         await form().getByText(/Saved \(\d+ change/).waitFor();
         const s = await (await page.request.get(`${base}/api/settings`)).json();
@@ -330,18 +191,9 @@ try {
 } finally {
     await context?.close().catch(() => {});
     await stopAll();
-    if ((debug || failed) && daemon)
+    if ((debug || tally.failed) && daemon)
         console.error(`---- porchlightd log ----\n${daemon.log}`);
     fs.rmSync(tmp, { recursive: true, force: true });
 }
 
-async function shot(page, name) {
-    fs.mkdirSync(shotDir, { recursive: true });
-    await page.screenshot({ path: path.join(shotDir, `${name}.png`), animations: "disabled",
-        fullPage: true });
-}
-
-if (notRun)
-    console.log(`(${notRun} not run after a failure, counted as failed)`);
-console.log(`${passed} passed, ${failed + notRun} failed`);
-process.exit(failed + notRun ? 1 : 0);
+finish();

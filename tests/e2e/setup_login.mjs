@@ -16,157 +16,24 @@
 // Prints "N passed, N failed" last; exits 0 when all passed, 1 when one failed,
 // 77 (a skip for meson) when node_modules/playwright-core or chromium is missing.
 
-import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
 import fs from "node:fs";
-import net from "node:net";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { debug, expect, finish, freePort, kPassphrase, launchChromium, loadChromium, program,
+    repo, requirePrograms, shot, startDaemon, step, stopAll, tally, tempDir, testCamera,
+    watchConsole, webConfig } from "./harness.mjs";
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const daemonPath = process.env.PORCHLIGHTD || path.join(repo, "build", "daemon", "porchlightd");
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
-const shotDir = process.env.PORCHLIGHT_SCREENSHOTS || path.join(repo, "docs", "guide");
-const debug = process.env.PORCHLIGHT_E2E_DEBUG === "1";
-const kSkip = 77;
+const daemonPath = program("PORCHLIGHTD", "daemon", "porchlightd");
 const kStepTimeoutMs = 20000;
-const kPassphrase = "correct horse battery staple";
 
-function skip(why) {
-    console.log(`SKIP: ${why}`);
-    process.exit(kSkip);
-}
+await loadChromium();
+requirePrograms({ PORCHLIGHTD: daemonPath });
 
-let chromium;
-try {
-    const require = createRequire(path.join(repo, "package.json"));
-    const mod = await import(pathToFileURL(require.resolve("playwright-core")).href);
-    chromium = mod.chromium ?? mod.default?.chromium;
-    if (!chromium)
-        throw new Error("it has no chromium export");
-} catch (e) {
-    skip(`playwright-core is not installed (run "npm ci" in ${repo}): ${e.message}`);
-}
-if (!fs.existsSync(chromiumPath))
-    skip(`no chromium at ${chromiumPath} (apt-get install chromium)`);
-if (!fs.existsSync(daemonPath)) {
-    console.error(`no porchlightd at ${daemonPath}: set PORCHLIGHTD`);
-    console.log("0 passed, 1 failed");
-    process.exit(1);
-}
-
-// ---- the daemon ---------------------------------------------------------
-
-function freePort() {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.unref();
-        server.on("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const { port } = server.address();
-            server.close(() => resolve(port));
-        });
-    });
-}
-
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "porchlight-e2e-"));
+const tmp = tempDir("porchlight-e2e-");
 const port = await freePort();
 const base = `http://127.0.0.1:${port}`;
-fs.writeFileSync(path.join(tmp, "porchlight.toml"), `[web]
-listen = ["${base}"]
-
-[[camera]]
-id = "door"
-source = "test"
-width = 320
-height = 240
-framerate = 10
-`);
-
-let daemonLog = "";
-const daemon = spawn(daemonPath,
-    ["--config", path.join(tmp, "porchlight.toml"), "--state-dir", path.join(tmp, "state")], {
-        stdio: ["ignore", "pipe", "pipe"],
-        // No system bus: the daemon runs without D-Bus, as in CI.
-        env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: "unix:path=/nonexistent/porchlight-e2e" },
-    });
-const daemonExited = new Promise((resolve) => daemon.on("exit", (code, signal) => resolve({ code, signal })));
-for (const stream of [daemon.stdout, daemon.stderr])
-    stream.on("data", (chunk) => {
-        daemonLog += chunk;
-        if (debug)
-            process.stderr.write(`[porchlightd] ${chunk}`);
-    });
-
-// A test runner's timeout (SIGTERM) must not leave the daemon behind.
-for (const signal of ["SIGTERM", "SIGINT"])
-    process.on(signal, () => {
-        if (daemon.pid > 1 && daemon.exitCode === null && daemon.signalCode === null)
-            daemon.kill("SIGKILL");
-        console.log(`interrupted by ${signal}`);
-        process.exit(1);
-    });
-
-async function waitForLog(pattern, ms) {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-        const m = daemonLog.match(pattern);
-        if (m)
-            return m;
-        if (daemon.exitCode !== null || daemon.signalCode !== null)
-            throw new Error(`porchlightd exited early:\n${daemonLog}`);
-        await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`porchlightd did not log ${pattern} within ${ms} ms:\n${daemonLog}`);
-}
-
-async function stopDaemon() {
-    // Only our own child, by its pid, and only if it started and still runs.
-    if (daemon.pid > 1 && daemon.exitCode === null && daemon.signalCode === null) {
-        daemon.kill("SIGTERM");
-        const timer = setTimeout(() => {
-            if (daemon.pid > 1 && daemon.exitCode === null && daemon.signalCode === null)
-                daemon.kill("SIGKILL");
-        }, 10000);
-        await daemonExited;
-        clearTimeout(timer);
-    }
-}
-
-// ---- the checks ---------------------------------------------------------
-
-let passed = 0;
-let failed = 0;
-let notRun = 0;
-let broken = false;
-
-async function step(name, fn) {
-    if (broken) {
-        notRun += 1;
-        console.log(`not run: ${name}`);
-        return;
-    }
-    try {
-        await fn();
-        passed += 1;
-        console.log(`ok: ${name}`);
-    } catch (e) {
-        failed += 1;
-        broken = true;  // the steps build on each other
-        console.log(`FAILED: ${name}\n  ${String(e.stack || e).split("\n").join("\n  ")}`);
-    }
-}
-
-function expect(cond, message) {
-    if (!cond)
-        throw new Error(message);
-}
-
-async function shot(page, name) {
-    fs.mkdirSync(shotDir, { recursive: true });
-    await page.screenshot({ path: path.join(shotDir, `${name}.png`), animations: "disabled" });
-}
+const daemon = startDaemon(daemonPath, tmp,
+    webConfig(base) + testCamera("door", { width: 320, height: 240, framerate: 10 }),
+    { echo: debug });
 
 const profile = path.join(tmp, "chromium-profile");
 let context;
@@ -176,38 +43,22 @@ let firstLoadBytes = 0;
 try {
     let setupCode = "";
     await step("porchlightd starts and logs the setup code", async () => {
-        setupCode = (await waitForLog(/setup code: (\d{5}-\d{5})/, kStepTimeoutMs))[1];
-        await waitForLog(/web UI on /, kStepTimeoutMs);
+        setupCode = (await daemon.waitForLog(/setup code: (\d{5}-\d{5})/, kStepTimeoutMs))[1];
+        await daemon.waitForLog(/web UI on /, kStepTimeoutMs);
     });
 
     let page;
     await step("chromium starts", async () => {
-        context = await chromium.launchPersistentContext(profile, {
-            executablePath: chromiumPath,
-            headless: true,
-            args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage"],
-            viewport: { width: 390, height: 844 },
-            deviceScaleFactor: 1,
+        context = await launchChromium(profile, {
             isMobile: false,
-            hasTouch: true,
             acceptDownloads: true,
-            locale: "en-GB",
-            timezoneId: "UTC",
             colorScheme: process.env.PORCHLIGHT_E2E_COLOR_SCHEME === "dark" ? "dark" : "light",
         });
         context.setDefaultTimeout(kStepTimeoutMs);
         page = context.pages()[0] || await context.newPage();
-        page.on("console", (msg) => {
-            if (debug)
-                console.error(`[console.${msg.type()}] ${msg.text()}`);
-            // The answers the test provokes: 400 (wrong setup code), 401 (wrong
-            // passphrase, fetch after logout), 429 (rate limit).
-            if (msg.type() === "error" && !/status of (400|401|429)\b/.test(msg.text()))
-                consoleProblems.push(msg.text());
-        });
-        page.on("pageerror", (e) => consoleProblems.push(`page error: ${e.message}`));
+        // The answers the test provokes: 400 (wrong setup code), 401 (wrong
+        // passphrase, fetch after logout), 429 (rate limit).
+        watchConsole(page, consoleProblems, /status of (400|401|429)\b/);
     });
 
     await step("first load shows setup, under 100 KB", async () => {
@@ -494,15 +345,12 @@ try {
     });
 } finally {
     await context?.close().catch(() => {});
-    await stopDaemon();
-    if (debug || failed)
-        console.error(`---- porchlightd log ----\n${daemonLog}`);
+    await stopAll();
+    if (debug || tally.failed)
+        console.error(`---- porchlightd log ----\n${daemon.log}`);
     fs.rmSync(tmp, { recursive: true, force: true });
 }
 
 if (firstLoadBytes)
     console.log(`page weight: ${firstLoadBytes} bytes on the first load`);
-if (notRun)
-    console.log(`(${notRun} not run after a failure, counted as failed)`);
-console.log(`${passed} passed, ${failed + notRun} failed`);
-process.exit(failed + notRun ? 1 : 0);
+finish();
