@@ -41,21 +41,19 @@
 // Exits 0 when all passed, 1 when one failed, 77 (skip) without
 // PORCHLIGHT_SOAK=1 when PORCHLIGHT_SOAK_REQUIRE_OPT_IN=1.
 
-import { spawn, execFile } from "node:child_process";
+import { execFile } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { check, freePort, kPassphrase, program, requirePrograms, skip, sleep, startDaemon,
+    tally, tempDir, testCamera, webConfig } from "../e2e/harness.mjs";
 
 const run = promisify(execFile);
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const daemonPath = process.env.PORCHLIGHTD || path.join(repo, "build", "daemon", "porchlightd");
-const vaultPath = process.env.PORCHLIGHT_VAULT ||
-    path.join(repo, "build", "daemon", "vault", "porchlight-vault");
+const daemonPath = program("PORCHLIGHTD", "daemon", "porchlightd");
+const vaultPath = program("PORCHLIGHT_VAULT", "daemon", "vault", "porchlight-vault");
 const seconds = Number(process.env.PORCHLIGHT_SOAK_SECONDS || 90);
 const churn = process.env.PORCHLIGHT_SOAK_CHURN === "1";
 const debug = process.env.PORCHLIGHT_SOAK_DEBUG === "1";
@@ -73,25 +71,12 @@ const kPlaybacks = 2;
 const kSampleSeconds = 10;
 const kSeekSeconds = 30;
 const kLatencyGraceSeconds = 10;
-const kPassphrase = "correct horse battery staple";
 
 if (process.env.PORCHLIGHT_SOAK_REQUIRE_OPT_IN === "1" && process.env.PORCHLIGHT_SOAK !== "1") {
-    console.log("SKIP: set PORCHLIGHT_SOAK=1 to run the load test (it takes minutes and both cores)");
-    process.exit(77);
+    skip("set PORCHLIGHT_SOAK=1 to run the load test (it takes minutes and both cores)");
 }
-for (const p of [daemonPath, vaultPath])
-    if (!fs.existsSync(p)) {
-        console.error(`no ${p}: set PORCHLIGHTD and PORCHLIGHT_VAULT`);
-        process.exit(1);
-    }
+requirePrograms({ PORCHLIGHTD: daemonPath, PORCHLIGHT_VAULT: vaultPath });
 
-let failed = 0;
-function check(ok, what) {
-    console.log(`${ok ? "ok" : "FAILED"}: ${what}`);
-    if (!ok)
-        failed += 1;
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // Latencies go into 1 ms buckets (the last one: 10 s and more), so that a
 // 24-hour run does not keep ten million numbers.
 const kBuckets = 10001;
@@ -127,19 +112,7 @@ const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 // ---- the daemon -------------------------------------------------------------
 
-function freePort() {
-    return new Promise((resolve, reject) => {
-        const server = net.createServer();
-        server.unref();
-        server.on("error", reject);
-        server.listen(0, "127.0.0.1", () => {
-            const { port } = server.address();
-            server.close(() => resolve(port));
-        });
-    });
-}
-
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "porchlight-soak-"));
+const tmp = tempDir("porchlight-soak-");
 const stateDir = path.join(tmp, "state");
 const csvPath = process.env.PORCHLIGHT_SOAK_CSV || path.join(tmp, "resources.csv");
 const port = await freePort();
@@ -148,32 +121,21 @@ const host = `127.0.0.1:${port}`;
 // that every camera's retention deletes a segment every ten seconds or so.
 const bytesPerSecond = Number(String(bitrate).replace(/[kK]$/, "e3").replace(/M$/, "e6")) / 8;
 const maxBytes = Math.max(64 * 1024, Math.round(bytesPerSecond * 60));
-let config = `[web]
-listen = ["http://${host}"]
-`;
+let config = webConfig(`http://${host}`);
 if (churn)
     config += `
 [storage]
 segment_seconds = 10
 `;
 for (const id of kCameras) {
-    config += `
-[[camera]]
-id = "${id}"
-source = "test"
-width = ${camW}
-height = ${camH}
-framerate = ${fps}
-bitrate = "${bitrate}"
-pattern = "${pattern}"
-`;
+    config += testCamera(id,
+        { width: Number(camW), height: Number(camH), framerate: fps, bitrate, pattern });
     if (churn)
         config += `
 [camera.retention]
 max_bytes = ${maxBytes}
 `;
 }
-fs.writeFileSync(path.join(tmp, "porchlight.toml"), config);
 fs.mkdirSync(stateDir, { mode: 0o700 });
 fs.writeFileSync(path.join(tmp, "passphrase"), kPassphrase + "\n", { mode: 0o600 });
 
@@ -181,39 +143,8 @@ fs.writeFileSync(path.join(tmp, "passphrase"), kPassphrase + "\n", { mode: 0o600
 await run(vaultPath, ["init", "--state-dir", stateDir, "--passphrase-file",
     path.join(tmp, "passphrase")]);
 
-let daemonLog = "";
-const daemon = spawn(daemonPath,
-    ["--config", path.join(tmp, "porchlight.toml"), "--state-dir", stateDir], {
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: "unix:path=/nonexistent/porchlight-soak" },
-    });
-const daemonExited = new Promise((resolve) => daemon.on("exit", resolve));
-for (const stream of [daemon.stdout, daemon.stderr])
-    stream.on("data", (chunk) => {
-        daemonLog += chunk;
-        if (debug)
-            process.stderr.write(`[porchlightd] ${chunk}`);
-    });
-const running = () => daemon.exitCode === null && daemon.signalCode === null;
-for (const signal of ["SIGTERM", "SIGINT"])
-    process.on(signal, () => {
-        if (running())
-            daemon.kill("SIGKILL");
-        process.exit(1);
-    });
-
-async function waitForLog(pattern, ms) {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-        const m = daemonLog.match(pattern);
-        if (m)
-            return m;
-        if (!running())
-            throw new Error(`porchlightd exited early:\n${daemonLog}`);
-        await sleep(50);
-    }
-    throw new Error(`porchlightd did not log ${pattern} within ${ms} ms`);
-}
+// startDaemon puts the state in tmp/state, where the owner already is.
+const daemon = startDaemon(daemonPath, tmp, config, { echo: debug });
 
 // ---- HTTP -------------------------------------------------------------------
 
@@ -466,7 +397,7 @@ const playbacks = [];
 const samples = [];
 let exitCode = 1;
 try {
-    await waitForLog(/web UI on /, 60000);
+    await daemon.waitForLog(/web UI on /, 60000);
     const login = await request("POST", "/api/login", { passphrase: kPassphrase });
     check(login.status === 200, `login through the API answered ${login.status}`);
     cookie = String(login.headers["set-cookie"]).split(";")[0];
@@ -507,8 +438,8 @@ try {
     let last = sample(daemon.pid);
     while (Date.now() - t0 < seconds * 1000) {
         await sleep(kSampleSeconds * 1000);
-        if (!running())
-            throw new Error(`porchlightd exited:\n${daemonLog.slice(-4000)}`);
+        if (!daemon.alive())
+            throw new Error(`porchlightd exited:\n${daemon.log.slice(-4000)}`);
         // A page polls the cameras; this also keeps the session active.
         await request("GET", "/api/cameras");
         const s = sample(daemon.pid);
@@ -596,23 +527,23 @@ try {
     for (const p of playbacks)
         p.stop();
     await sleep(500);
-    daemon.kill("SIGTERM");
-    await daemonExited;
-    check(daemon.exitCode === 0, `porchlightd stopped cleanly (exit ${daemon.exitCode}` +
-        `${daemon.signalCode ? `, killed by ${daemon.signalCode}` : ""})`);
-    fs.writeFileSync(path.join(tmp, "porchlightd.log"), daemonLog);
-    const left = [...daemonLog.matchAll(/live viewer left after \d+ frames \((\d+) dropped\)/g)];
+    // However long it takes: an orderly stop flushes what the cameras recorded.
+    const stopped = await daemon.stop(null);
+    check(stopped.code === 0, `porchlightd stopped cleanly (exit ${stopped.code}` +
+        `${stopped.signal ? `, killed by ${stopped.signal}` : ""})`);
+    fs.writeFileSync(path.join(tmp, "porchlightd.log"), daemon.log);
+    const left = [...daemon.log.matchAll(/live viewer left after \d+ frames \((\d+) dropped\)/g)];
     const viewerDrops = left.reduce((a, m) => a + Number(m[1]), 0);
     check(left.length === viewers.length && viewerDrops === 0,
         `no live frame dropped for a slow viewer (${viewerDrops}, ${left.length} viewers counted)`);
     if (churn) {
-        const deletions = [...daemonLog.matchAll(/retention: deleting (\d+) segment/g)]
+        const deletions = [...daemon.log.matchAll(/retention: deleting (\d+) segment/g)]
             .reduce((a, m) => a + Number(m[1]), 0);
         check(deletions >= (seconds / 60) * kCameras.length,
             `retention churned: ${deletions} segments deleted in ${seconds} s`);
     }
     for (const camera of kCameras) {
-        const m = daemonLog.match(new RegExp(`${camera}: recording branch flushed after (\\d+) frames`));
+        const m = daemon.log.match(new RegExp(`${camera}: recording branch flushed after (\\d+) frames`));
         const produced = m ? Number(m[1]) : NaN;
         const out = path.join(tmp, `${camera}.mp4`);
         await run(vaultPath, ["export", "--state-dir", stateDir, "--camera", camera,
@@ -641,24 +572,24 @@ try {
     const verify = await run(vaultPath, ["verify", "--state-dir", stateDir, "--passphrase-file",
         path.join(tmp, "passphrase")]).then(() => 0, (e) => e.code);
     check(verify === 0, `porchlight-vault verify passes (exit ${verify})`);
-    exitCode = failed ? 1 : 0;
+    exitCode = tally.failed ? 1 : 0;
 } catch (e) {
     console.log(`FAILED: ${String(e.stack || e)}`);
     if (!debug)
-        console.log(daemonLog.slice(-4000));
+        console.log(daemon.log.slice(-4000));
 } finally {
     for (const v of viewers)
         v.socket?.destroy();
     for (const p of playbacks)
         p.stop();
-    if (running()) {
-        daemon.kill("SIGKILL");
-        await daemonExited;
+    if (daemon.alive()) {
+        daemon.kill();
+        await daemon.exited;
     }
     if (exitCode === 0 && !process.env.PORCHLIGHT_SOAK_CSV)
         fs.rmSync(tmp, { recursive: true, force: true });
     else
         console.log(`  kept ${tmp}`);
 }
-console.log(failed || exitCode ? `${failed} check(s) failed` : "all checks passed");
+console.log(tally.failed || exitCode ? `${tally.failed} check(s) failed` : "all checks passed");
 process.exit(exitCode);
