@@ -46,7 +46,6 @@ std::string run(const std::string& cmd) {
 /// Members of each interface in an introspection document: "iface.member:type".
 std::set<std::string> members(const std::string& xml, const std::string& prefix) {
     std::set<std::string> out;
-    std::regex ifaceRe("<interface name=\"([^\"]+)\">([\\s\\S]*?)</interface>");
     std::regex memberRe("<(method|signal|property) name=\"([^\"]+)\"( type=\"([^\"]+)\")?");
     std::regex argRe("<arg ([^>]*)/?>");
     auto attr = [](const std::string& tag, const std::string& name) {
@@ -54,12 +53,21 @@ std::set<std::string> members(const std::string& xml, const std::string& prefix)
         std::regex re(name + "=\"([^\"]*)\"");
         return std::regex_search(tag, m, re) ? m[1].str() : std::string();
     };
-    for (auto it = std::sregex_iterator(xml.begin(), xml.end(), ifaceRe);
-         it != std::sregex_iterator(); ++it) {
-        const std::string iface = (*it)[1];
+    // Interfaces are found with find(), not a regex: libstdc++'s regex
+    // recurses once per character of a lazy "[\s\S]*?", and an interface's
+    // body overflowed the stack of the ASan build (-O0, big frames).
+    const std::string open = "<interface name=\"", close = "</interface>";
+    for (size_t at = xml.find(open); at != std::string::npos; at = xml.find(open, at)) {
+        const size_t nameStart = at + open.size();
+        const size_t nameEnd = xml.find("\">", nameStart);
+        const size_t end = nameEnd == std::string::npos ? nameEnd : xml.find(close, nameEnd);
+        if (end == std::string::npos)
+            break;
+        at = end + close.size();
+        const std::string iface = xml.substr(nameStart, nameEnd - nameStart);
         if (iface.rfind(prefix, 0) != 0)
             continue;
-        const std::string body = (*it)[2];
+        const std::string body = xml.substr(nameEnd + 2, end - nameEnd - 2);
         // Split the body by member so args belong to theirs.
         std::regex split("<(method|signal|property) ");
         std::vector<size_t> starts;
