@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <mutex>
 
@@ -42,6 +43,18 @@ struct ThreadContext {
 
     std::mutex mutex;
     std::string firstError;  // for play() to report synchronously
+
+    /// Set once the fields above are filled in; a streaming thread reads it
+    /// before them (acquire()). GStreamer's own locks already order the two,
+    /// but they are GLib's, which ThreadSanitizer cannot see: a streaming
+    /// thread taken from GLib's pool after serving another pipeline looked to
+    /// it as if it read these fields while the loop thread wrote them.
+    std::atomic<bool> published{false};
+    void publish() { published.store(true, std::memory_order_release); }
+    const ThreadContext& acquire() const {
+        (void)published.load(std::memory_order_acquire);
+        return *this;
+    }
 };
 
 void deleteContext(gpointer p) {
@@ -49,6 +62,7 @@ void deleteContext(gpointer p) {
 }
 
 void postToLoop(ThreadContext* ctx, std::function<void(CameraPipeline::Link&)> fn) {
+    ctx->acquire();
     ctx->post([weak = ctx->link, fn = std::move(fn)] {
         if (auto link = weak.lock())
             fn(*link);
@@ -353,13 +367,24 @@ GstElement* buildRtspSource(Builder& b, const CameraConfig& c, ThreadContext* ct
     return b.chain({depay, parse});
 }
 
-GstElement* addQueue(Builder& b, std::string_view name, bool leaky) {
+/// How many frames a leaky queue holds before it drops the oldest. Encoded
+/// frames are small and a decoder needs them all: 30 (two seconds at 15 fps)
+/// ride out a slow consumer without a gap. A raw picture is a whole frame
+/// (3 MB at 1080p): a branch that wants only the latest picture (motion,
+/// snapshots) keeps 2, else a stalled consumer would hold 30 of them: memory
+/// a Pi does not have, and, from a camera with a fixed set of buffers
+/// (libcamera, V4L2), buffers the recording needs.
+constexpr guint kLeakyEncodedFrames = 30;
+constexpr guint kLeakyRawFrames = 2;
+
+GstElement* addQueue(Builder& b, std::string_view name, bool leaky,
+                     guint maxFrames = kLeakyEncodedFrames) {
     GstElement* q = b.add("queue", name);
     if (q && leaky) {
         // A slow consumer of this branch loses its own frames, never the recording's.
         set(q, "leaky", "downstream");
-        g_object_set(q, "max-size-buffers", 30u, "max-size-bytes", 0u, "max-size-time", guint64{0},
-                     nullptr);
+        g_object_set(q, "max-size-buffers", maxFrames, "max-size-bytes", 0u, "max-size-time",
+                     guint64{0}, nullptr);
     }
     return q;
 }
@@ -532,6 +557,7 @@ std::string errorText(GstMessage* msg, const ThreadContext& ctx) {
 
 GstBusSyncReply busSyncHandler(GstBus*, GstMessage* msg, gpointer data) {
     auto* ctx = static_cast<ThreadContext*>(data);
+    ctx->acquire();
     switch (GST_MESSAGE_TYPE(msg)) {
         case GST_MESSAGE_ERROR: {
             std::string text = errorText(msg, *ctx);
@@ -585,6 +611,7 @@ Expected<std::unique_ptr<CameraPipeline>> CameraPipeline::build(const CameraConf
                                   camera.source == SourceKind::Rtsp ? rtspAddress(camera.url) : "",
                                   {},
                                   {}};
+    ctx->publish();
     p->context_ = ctx;
     GstPtr<GstBus> bus = GstPtr<GstBus>::adopt(gst_element_get_bus(p->pipeline_.get()));
     gst_bus_set_sync_handler(bus.get(), busSyncHandler, ctx, deleteContext);
@@ -636,7 +663,9 @@ Expected<std::unique_ptr<CameraPipeline>> CameraPipeline::build(const CameraConf
     GstElement* rawSink = nullptr;
     if (options.rawBranch) {
         GstElement* rawFrom = rawTee;
-        GstElement* q = addQueue(b, "raw-queue", true);
+        // From RTSP this queue holds encoded frames (the decoder comes after it).
+        GstElement* q =
+            addQueue(b, "raw-queue", true, rawFrom ? kLeakyRawFrames : kLeakyEncodedFrames);
         p->rawValve_ = addValve(b, "raw-valve");
         if (!rawFrom) {
             // RTSP: the only raw picture is the decoded one; snapshots share it.
@@ -682,8 +711,8 @@ Expected<std::unique_ptr<CameraPipeline>> CameraPipeline::build(const CameraConf
         }
         if (jpeg)
             g_object_set(jpeg, "quality", 85, nullptr);
-        b.chain({rawTee, addQueue(b, "snapshot-queue", true), p->snapshotValve_, convert, scale,
-                 caps, jpeg, snapshotSink});
+        b.chain({rawTee, addQueue(b, "snapshot-queue", true, kLeakyRawFrames), p->snapshotValve_,
+                 convert, scale, caps, jpeg, snapshotSink});
     }
 
     if (!b.ok())
