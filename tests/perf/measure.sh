@@ -222,7 +222,7 @@ measure test gst-launch INT gst-launch-1.0 \
     raw. '!' queue '!' x264enc tune=zerolatency speed-preset=ultrafast \
     bitrate=$((test_bps / 1000)) key-int-max=$test_gop bframes=0 '!' h264parse '!' \
     "${encoded_tail[@]}" \
-    raw. '!' queue leaky=downstream max-size-buffers=30 max-size-bytes=0 max-size-time=0 '!' \
+    raw. '!' queue leaky=downstream max-size-buffers=2 max-size-bytes=0 max-size-time=0 '!' \
     valve drop=true '!' videorate drop-only=true '!' videoscale '!' videoconvert '!' \
     video/x-raw,format=GRAY8,width=320,framerate=5/1,pixel-aspect-ratio=1/1 '!' \
     fakesink sync=false async=false
