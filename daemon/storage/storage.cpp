@@ -67,7 +67,9 @@ struct Storage::Segment {
     segment::Identity identity;
     std::string path;  // relative to the state directory
     int64_t rowId = 0;
-    int64_t endUs = 0;  // end of the last fragment handed to the writer
+    bool rowPending = false;             // its row is waiting for room in the index
+    std::optional<RowChange> rowChange;  // the last change made while it waited
+    int64_t endUs = 0;                   // end of the last fragment handed to the writer
     // sealing stage: the segment's stream key, in guarded memory
     std::optional<segment::Sealer> sealer;
     // disk stage
@@ -416,17 +418,7 @@ void Storage::openSegment(Recorder& r, const VideoFrame& first) {
                     row.bytes = bytes;
                     row.path = seg->path;
                     row.state = SegmentState::Writing;
-                    auto id = index_.addSegment(row);
-                    if (!id) {
-                        lastProblem_ = id.error().message;
-                        PL_LOG(StorageLog, Error) << seg->path << ": " << id.error().message;
-                        return;
-                    }
-                    seg->rowId = *id;
-                    if (diskFull_) {
-                        diskFull_ = false;
-                        PL_LOG(StorageLog, Notice) << "recording again: space was freed";
-                    }
+                    addRow(seg, row);
                 });
                 return;
             }
@@ -489,12 +481,10 @@ void Storage::emitFragment(Recorder& r) {
             post([this, seg, error = a.error().message, full, goodEnd, goodBytes, hasVideo, alive] {
                 if (alive.expired())
                     return;
-                if (seg->rowId) {
-                    if (hasVideo)
-                        setRow({seg->rowId, goodEnd, goodBytes, SegmentState::Repaired, false});
-                    else
-                        setRow({seg->rowId, 0, 0, SegmentState::Repaired, true});
-                }
+                if (hasVideo)
+                    changeRow(seg, {seg->rowId, goodEnd, goodBytes, SegmentState::Repaired, false});
+                else
+                    changeRow(seg, {seg->rowId, 0, 0, SegmentState::Repaired, true});
                 onWriteError(seg->identity.camera, error, full, seg);
             });
         };
@@ -549,13 +539,11 @@ void Storage::closeSegment(Recorder& r, std::optional<int64_t> nextDtsNs) {
                 if (alive.expired())
                     return;
                 if (!error.empty()) {
-                    if (seg->rowId)
-                        setRow({seg->rowId, goodEnd, bytes, SegmentState::Repaired, false});
+                    changeRow(seg, {seg->rowId, goodEnd, bytes, SegmentState::Repaired, false});
                     onWriteError(seg->identity.camera, error, full);
                     return;
                 }
-                if (seg->rowId)
-                    setRow({seg->rowId, endUs, bytes, SegmentState::Complete, false});
+                changeRow(seg, {seg->rowId, endUs, bytes, SegmentState::Complete, false});
                 ++segmentsClosed_;
                 PL_LOG(StorageLog, Debug) << "closed " << seg->path << " (" << bytes << " bytes)";
             });
@@ -876,7 +864,54 @@ void Storage::setRow(const RowChange& change) {
     pendingRows_.push_back(change);
 }
 
+void Storage::addRow(const std::shared_ptr<Segment>& seg, const SegmentRow& row) {
+    auto id = index_.addSegment(row);
+    if (!id) {
+        // Most likely the disk is full and SQLite cannot grow. The file is
+        // sound and recording goes on into it; without a row, retention
+        // could not see it and an orderly stop would leave it unindexed. Try
+        // again after retention has made room (and at the latest on stop).
+        lastProblem_ = id.error().message;
+        PL_LOG(StorageLog, Error) << seg->path << ": " << id.error().message
+                                  << "; adding it to the index again shortly";
+        seg->rowPending = true;
+        pendingAdds_.emplace_back(seg, row);
+        return;
+    }
+    seg->rowId = *id;
+    seg->rowPending = false;
+    if (seg->rowChange) {
+        RowChange change = *seg->rowChange;
+        seg->rowChange.reset();
+        change.id = seg->rowId;
+        setRow(change);
+    }
+    if (diskFull_) {
+        diskFull_ = false;
+        PL_LOG(StorageLog, Notice) << "recording again: space was freed";
+    }
+}
+
+void Storage::changeRow(const std::shared_ptr<Segment>& seg, RowChange change) {
+    if (seg->rowId) {
+        change.id = seg->rowId;
+        setRow(change);
+    } else if (seg->rowPending && change.remove) {
+        // Its file is gone: nothing to add any more.
+        seg->rowPending = false;
+        seg->rowChange.reset();
+        std::erase_if(pendingAdds_, [&](const auto& p) { return p.first == seg; });
+    } else if (seg->rowPending) {
+        seg->rowChange = change;
+    }
+}
+
 void Storage::retryRows() {
+    auto adds = std::move(pendingAdds_);
+    pendingAdds_.clear();
+    for (const auto& [seg, row] : adds)
+        if (seg->rowPending)
+            addRow(seg, row);
     auto pending = std::move(pendingRows_);
     pendingRows_.clear();
     for (const auto& change : pending)

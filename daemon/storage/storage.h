@@ -192,6 +192,12 @@ private:
     /// Apply \a change; if the index cannot take it now (a full disk), keep
     /// it and try again at the next retention pass.
     void setRow(const RowChange& change);
+    /// Add the row of a segment whose file now exists; if the index cannot
+    /// take it (a full disk), keep it and try again like a row change.
+    void addRow(const std::shared_ptr<Segment>& seg, const SegmentRow& row);
+    /// A segment's row changes: now if it has its row, later if its row is
+    /// still to be added, not at all if it never got one.
+    void changeRow(const std::shared_ptr<Segment>& seg, RowChange change);
     void retryRows();
     std::optional<uint64_t> freeBytes() const;
     uint64_t minFreeBytes() const;
@@ -215,6 +221,8 @@ private:
     bool warnedNoOwner_ = false;
     bool warnedClockUnset_ = false;
     std::vector<RowChange> pendingRows_;
+    /// Segments recorded to a file the index has no row for yet, with the row.
+    std::vector<std::pair<std::shared_ptr<Segment>, SegmentRow>> pendingAdds_;
     std::unique_ptr<Timer> retentionTimer_;
     std::shared_ptr<bool> alive_;
     // Last: its destructor drains the jobs, which may still use what is above.
