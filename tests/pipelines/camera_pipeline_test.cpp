@@ -143,6 +143,34 @@ TEST_F(PipelineTest, RawBranchIsSmallGreyAndSlow) {
     EXPECT_GT(ratio, 3.0) << recording_.size() << " encoded vs " << raw_.size() << " raw";
 }
 
+// The memory a stalled branch can hold: raw pictures are whole frames (3 MB
+// at 1080p), so the branches that want only the latest one (motion,
+// snapshots) keep 2; encoded frames are small and the live view's decoder
+// needs them all (30); the recording's queues never drop.
+TEST_F(PipelineTest, LeakyQueuesHoldTwoRawPicturesOrThirtyEncodedFrames) {
+    PipelineOptions o;
+    o.rawBranch = true;
+    auto p = build(testCamera(), o);
+    ASSERT_TRUE(p);
+    auto queue = [&](const char* name) {
+        GstElement* q = gst_bin_get_by_name(GST_BIN(p->element()), name);
+        EXPECT_NE(q, nullptr) << name;
+        guint buffers = 0;
+        gint leaky = 0;
+        if (q) {
+            g_object_get(q, "max-size-buffers", &buffers, "leaky", &leaky, nullptr);
+            gst_object_unref(q);
+        }
+        return std::pair<guint, gint>{buffers, leaky};
+    };
+    constexpr gint kDownstream = 2;  // GstQueueLeaky: drop the oldest
+    EXPECT_EQ(queue("raw-queue"), (std::pair<guint, gint>{2, kDownstream}));
+    EXPECT_EQ(queue("snapshot-queue"), (std::pair<guint, gint>{2, kDownstream}));
+    EXPECT_EQ(queue("live-queue"), (std::pair<guint, gint>{30, kDownstream}));
+    EXPECT_EQ(queue("encode-queue").second, 0);
+    EXPECT_EQ(queue("recording-queue").second, 0);
+}
+
 TEST_F(PipelineTest, FileCameraPlaysAnH264File) {
     // Made at test time: a 1 s clip.
     std::string dir = ::testing::TempDir() + "pl-file-XXXXXX";
